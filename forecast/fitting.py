@@ -1,0 +1,240 @@
+"""Fitting a scaling law: sampling, diagnostics, the summary, saving and loading.
+
+:func:`fit` is the one entry point: runs in, a :class:`Fit` out (an ArviZ ``InferenceData`` with
+the posterior in raw units added, and the summary of DESIGN.md section 3). :meth:`Fit.save` writes
+``fit.nc`` and ``summary.json`` atomically; :func:`load_fit` reads them back and checks them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from forecast import __version__
+from forecast.errors import InputError
+from forecast.laws import LAWS, Law, get_law, to_raw
+from forecast.outputs import atomic_write, write_json
+from forecast.runs import Runs
+from forecast.sampling import SamplerSettings, sample
+
+__all__ = ["Fit", "SamplerSettings", "fit", "load_fit", "optimal_allocation"]
+
+QUANTILES = {"q05": 0.05, "q25": 0.25, "median": 0.5, "q75": 0.75, "q95": 0.95}
+RHAT_MAX = 1.01
+ESS_MIN = 400
+
+
+@dataclass
+class Fit:
+    """A fitted law: the posterior (ArviZ ``InferenceData``) and its summary.
+
+    The posterior group holds the sampled, scale-free parameters (``E_scaled``, ``alpha`` ...)
+    and the same law in raw units (``E``, ``A``, ``alpha`` ...: C in FLOPs, N in parameters,
+    D in tokens), which is what every downstream computation uses.
+    """
+
+    idata: object
+    law: Law
+    refs: dict[str, float]
+    priors: dict[str, dict]
+    y_name: str
+    summary: dict = field(default_factory=dict)
+
+    def draws(self, name: str) -> np.ndarray:
+        """Posterior draws of a parameter, chains stacked, as a 1-D array."""
+        return np.asarray(self.idata.posterior[name]).reshape(-1)
+
+    def raw(self) -> dict[str, np.ndarray]:
+        """All raw-unit parameters of the law, as flat arrays of draws."""
+        return {k: self.draws(k) for k in self.law.params}
+
+    def save(self, out: str | Path) -> Path:
+        """Write ``fit.nc`` and ``summary.json`` in ``out`` atomically; return ``out``."""
+        out = Path(out)
+        atomic_write(out / "fit.nc", lambda tmp: self.idata.to_netcdf(tmp, engine="h5netcdf"))
+        write_json(out / "summary.json", self.summary)
+        return out
+
+
+def _quantiles(x: np.ndarray) -> dict[str, float]:
+    qs = np.quantile(x, list(QUANTILES.values()))
+    return {k: float(v) for k, v in zip(QUANTILES, qs, strict=True)}
+
+
+def _finite(v: float) -> float | None:
+    return float(v) if math.isfinite(v) else None
+
+
+def _add_raw(group, law: Law, refs: dict[str, float]) -> None:
+    """Add the raw-unit parameters of the law to a posterior or prior dataset, in place."""
+    theta = {name.removesuffix("_scaled"): group[name] for name in group.data_vars
+             if name != "obs"}
+    for name, value in to_raw(law, theta, refs).items():
+        if name not in group:
+            group[name] = value
+
+
+def optimal_allocation(fit: Fit, budget: float) -> dict:
+    """Compute-optimal model size and tokens for a budget under the ``chinchilla`` law.
+
+    Minimising ``E + A N^-alpha + B D^-beta`` subject to ``C = 6 N D`` gives, per draw,
+    ``N* = G (C/6)^(beta/(alpha+beta))`` and ``D* = (C/6)^(alpha/(alpha+beta)) / G`` with
+    ``G = (alpha A / (beta B))^(1/(alpha+beta))`` (Hoffmann et al. 2022, eq. 4).
+
+    Returns
+    -------
+    dict
+        Quantiles of ``N*``, ``D*``, tokens per parameter and the loss at the optimum.
+    """
+    if fit.law.name != "chinchilla":
+        raise InputError("--budget allocation needs a fit of --law chinchilla")
+    r = fit.raw()
+    a, b = r["alpha"], r["beta"]
+    log_g = (np.log(a * r["A"]) - np.log(b * r["B"])) / (a + b)
+    log_c6 = math.log(budget / 6.0)
+    n_opt = np.exp(log_g + log_c6 * b / (a + b))
+    d_opt = np.exp(-log_g + log_c6 * a / (a + b))
+    loss = r["E"] + r["A"] * n_opt ** (-a) + r["B"] * d_opt ** (-b)
+    return {"budget": float(budget), "params": _quantiles(n_opt), "tokens": _quantiles(d_opt),
+            "tokens_per_param": _quantiles(d_opt / n_opt), "loss": _quantiles(loss)}
+
+
+def _diagnostics(idata, law: Law) -> tuple[dict, int, list[str]]:
+    import arviz as az
+
+    names = list(law.params)
+    stats = az.summary(idata, var_names=names, kind="diagnostics")
+    params = {}
+    for name in names:
+        x = np.asarray(idata.posterior[name]).reshape(-1)
+        params[name] = {**_quantiles(x), "mean": float(x.mean()), "sd": float(x.std()),
+                        "r_hat": _finite(stats.loc[name, "r_hat"]),
+                        "ess_bulk": _finite(stats.loc[name, "ess_bulk"]),
+                        "ess_tail": _finite(stats.loc[name, "ess_tail"])}
+    divergences = int(np.asarray(idata.sample_stats["diverging"]).sum())
+    problems = []
+    bad_rhat = [n for n in names if (params[n]["r_hat"] or np.inf) > RHAT_MAX]
+    low_ess = [n for n in names if (params[n]["ess_bulk"] or 0.0) < ESS_MIN]
+    if divergences:
+        problems.append(
+            f"{divergences} divergent transition(s): the posterior has regions the sampler "
+            "could not follow, so intervals may be wrong; try --tune 2000, more runs, or a "
+            "simpler law"
+        )
+    if bad_rhat:
+        problems.append(
+            f"R-hat above {RHAT_MAX} for {', '.join(bad_rhat)}: the chains disagree; run longer "
+            "(--draws 2000 --tune 2000) or check the law suits the data"
+        )
+    if low_ess:
+        problems.append(
+            f"bulk ESS below {ESS_MIN} for {', '.join(low_ess)}: too few effective draws for "
+            "stable 5%/95% quantiles; run longer (--draws 2000)"
+        )
+    return params, divergences, problems
+
+
+def fit(runs: Runs, law: str = "power", *, priors: dict | None = None,
+        settings: SamplerSettings | None = None, priors_source: str = "priors") -> Fit:
+    """Fit a scaling law to runs with NUTS.
+
+    Parameters
+    ----------
+    runs : Runs
+        Validated runs (:func:`forecast.runs.read_runs`), read for this law.
+    law : str
+        One of :data:`forecast.laws.LAWS`.
+    priors : dict, optional
+        User priors overriding the defaults (see :mod:`forecast.priors`).
+    settings : SamplerSettings, optional
+        Draws, tuning steps, chains and seed.
+    priors_source : str
+        Where the user priors came from, for error messages.
+
+    Returns
+    -------
+    Fit
+        Posterior, prior and posterior predictive, observed data, and the summary.
+
+    Raises
+    ------
+    InputError
+        If the priors are invalid.
+    FitError
+        If sampling fails.
+    """
+    from forecast.model import build_model, data_priors, model_data
+    from forecast.priors import resolve_priors
+
+    spec = get_law(law)
+    settings = settings or SamplerSettings()
+    data = model_data(runs, spec)
+    resolved = resolve_priors(spec.name, priors, derived=data_priors(data, spec),
+                              source=priors_source)
+    model = build_model(data, spec, resolved)
+    idata = sample(model, settings)
+    _add_raw(idata.posterior, spec, data.refs)
+    _add_raw(idata.prior, spec, data.refs)
+    idata.attrs.update({
+        "forecast_version": __version__, "law": spec.name, "y": runs.y_name,
+        "source": runs.source, "input_sha256": runs.sha256, "refs": json.dumps(data.refs),
+        "priors": json.dumps(resolved, sort_keys=True),
+        "sampler": json.dumps(settings.as_dict(), sort_keys=True),
+    })
+    params, divergences, problems = _diagnostics(idata, spec)
+    summary = {
+        "law": spec.name, "formula": spec.formula, "y": runs.y_name, "n_runs": len(runs),
+        "source": runs.source, "input_sha256": runs.sha256,
+        "flops_range": [float(runs.flops.min()), float(runs.flops.max())],
+        "divergences": divergences, "params": params, "reference_scales": data.refs,
+        "sampler": settings.as_dict(), "warnings": runs.warnings + problems,
+        "converged": not problems, "forecast_version": __version__,
+    }
+    return Fit(idata, spec, data.refs, resolved, runs.y_name, summary)
+
+
+_REQUIRED_ATTRS = ("law", "y", "refs", "priors", "sampler", "forecast_version")
+
+
+def load_fit(path: str | Path) -> Fit:
+    """Load a fit written by :meth:`Fit.save` (the folder, or its ``fit.nc``).
+
+    Raises
+    ------
+    InputError
+        If the folder or file is missing, corrupt, or not a ``forecast`` fit.
+    """
+    import arviz as az
+
+    path = Path(path)
+    nc = path / "fit.nc" if path.is_dir() or path.suffix != ".nc" else path
+    if not nc.exists():
+        raise InputError(f"{nc}: no fit found; run `forecast fit RUNS.csv --out {nc.parent}` first")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            idata = az.from_netcdf(nc)
+    except Exception as exc:  # noqa: BLE001 - any reader failure means a corrupt file
+        raise InputError(f"{nc}: cannot be read as a fit ({type(exc).__name__}); "
+                         "re-run `forecast fit`") from None
+    attrs = dict(idata.attrs)
+    missing = [k for k in _REQUIRED_ATTRS if k not in attrs]
+    if missing or "posterior" not in idata.groups():
+        raise InputError(f"{nc}: not a forecast fit (missing {', '.join(missing) or 'posterior'});"
+                         " re-run `forecast fit`")
+    if attrs["law"] not in LAWS:
+        raise InputError(f"{nc}: fit of unknown law '{attrs['law']}'; re-run `forecast fit`")
+    spec = get_law(attrs["law"])
+    absent = [p for p in spec.params if p not in idata.posterior]
+    if absent:
+        raise InputError(f"{nc}: posterior lacks {', '.join(absent)} for law '{spec.name}'; "
+                         "the file is damaged or from another law, re-run `forecast fit`")
+    summary_path = nc.parent / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    return Fit(idata, spec, json.loads(attrs["refs"]), json.loads(attrs["priors"]), attrs["y"],
+               summary)

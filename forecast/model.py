@@ -1,0 +1,125 @@
+"""The PyMC model of a scaling law: a pure function of data, law and priors.
+
+:func:`model_data` turns validated runs into scaled arrays and reference scales;
+:func:`build_model` turns those, a law and priors into a ``pm.Model`` that can be inspected or
+prior-sampled without NUTS. Data enter as ``pm.Data`` so one compiled model serves many fits of a
+sweep (same law, other runs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from forecast.laws import Law, get_law
+from forecast.runs import Runs
+
+__all__ = ["ModelData", "build_model", "data_priors", "model_data"]
+
+
+@dataclass(frozen=True)
+class ModelData:
+    """Scaled arrays and reference scales the model sees.
+
+    Attributes
+    ----------
+    X : dict of numpy.ndarray
+        Covariates divided by their reference scales (``C/C0`` or ``N/N0`` and ``D/D0``).
+    y : numpy.ndarray
+        The metric in raw units.
+    refs : dict of float
+        ``y`` (median of the metric) and ``C`` or ``N``, ``D`` (geometric means).
+    """
+
+    X: dict[str, np.ndarray]
+    y: np.ndarray
+    refs: dict[str, float]
+
+
+def _gmean(a: np.ndarray) -> float:
+    return float(np.exp(np.mean(np.log(a))))
+
+
+def model_data(runs: Runs, law: Law | str, refs: Mapping[str, float] | None = None) -> ModelData:
+    """Scale a runs table for a law; ``refs`` (e.g. from an earlier fit) overrides the scales."""
+    law = get_law(law) if isinstance(law, str) else law
+    cov = {"C": runs.flops, "N": runs.params, "D": runs.tokens}
+    if refs is None:
+        refs = {"y": 1.0 if law.metric == "unit" else float(np.median(runs.y))}
+        refs.update({k: _gmean(cov[k]) for k in law.covariates})
+    refs = {k: float(v) for k, v in refs.items()}
+    X = {k: np.asarray(cov[k], dtype=float) / refs[k] for k in law.covariates}
+    return ModelData(X, np.asarray(runs.y, dtype=float), refs)
+
+
+def _prior(name: str, spec: Mapping[str, float], **kw):
+    spec = dict(spec)
+    dist = spec.pop("dist")
+    if dist == "Fixed":
+        return pm.Deterministic(name, pt.as_tensor_variable(float(spec["value"])))
+    return getattr(pm, dist)(name, **spec, **kw)
+
+
+def data_priors(data: ModelData, law: Law | str) -> dict[str, dict]:
+    """Priors derived from the data: where a break or a midpoint may lie in log compute.
+
+    ``log_xb`` (the ``broken`` law) gets a Normal centred on the data's middle with ``sigma``
+    equal to the data's span in e-folds of compute, ``log_x50`` (``logistic``) twice that: a
+    transition anywhere in the data, or a span beyond it, is plausible.
+    """
+    law = get_law(law) if isinstance(law, str) else law
+    if "C" not in data.X:
+        return {}
+    span = max(float(np.ptp(np.log(data.X["C"]))), 1.0)
+    out = {}
+    if law.name == "broken":
+        out["log_xb"] = {"dist": "Normal", "mu": 0.0, "sigma": span}
+    if law.name == "logistic":
+        out["log_x50"] = {"dist": "Normal", "mu": 0.0, "sigma": 2.0 * span}
+    return out
+
+
+def build_model(data: ModelData, law: Law | str, priors: Mapping[str, dict]) -> pm.Model:
+    """Build the PyMC model of a scaling law.
+
+    Loss-like metrics (law.metric ``"positive"``) get ``log y ~ StudentT(nu, log mu, sigma)``:
+    a multiplicative, outlier-robust error. Accuracies (``"unit"``, the ``logistic`` law) get
+    ``y ~ Beta(mu kappa, (1 - mu) kappa)`` on values clipped into (0, 1).
+
+    Parameters
+    ----------
+    data : ModelData
+        Scaled covariates and the metric (see :func:`model_data`).
+    law : Law or str
+        The law.
+    priors : mapping
+        A prior for every sampled parameter (see :func:`forecast.priors.resolve_priors`).
+
+    Returns
+    -------
+    pymc.Model
+        With free variables named as the priors (``E_scaled``, ``alpha``, ``sigma`` ...), data
+        containers ``x_C`` (or ``x_N``, ``x_D``) and ``y_obs``, and the likelihood ``obs``.
+    """
+    law = get_law(law) if isinstance(law, str) else law
+    n = len(data.y)
+    with pm.Model(coords={"run": np.arange(n)}) as model:
+        X = {k: pm.Data(f"x_{k}", v, dims="run") for k, v in data.X.items()}
+        theta = {name.removesuffix("_scaled"): _prior(name, spec)
+                 for name, spec in priors.items()}
+        mu = law.mean(pt, X, theta)
+        if law.metric == "unit":
+            eps = 1e-3
+            y_obs = pm.Data("y_obs", np.clip(data.y, eps, 1 - eps), dims="run")
+            m = pt.clip(mu, eps, 1 - eps)
+            pm.Beta("obs", alpha=m * theta["kappa"], beta=(1 - m) * theta["kappa"],
+                    observed=y_obs, dims="run")
+        else:
+            y_obs = pm.Data("y_obs", np.log(data.y / data.refs["y"]), dims="run")
+            pm.StudentT("obs", nu=theta["nu"], mu=pt.log(mu), sigma=theta["sigma"],
+                        observed=y_obs, dims="run")
+    return model

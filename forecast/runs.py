@@ -1,0 +1,280 @@
+"""Reading and validating a runs table (``runs.csv``, DESIGN.md section 2).
+
+Every problem with the input raises :class:`forecast.errors.InputError` with one line that names
+the file, the row or column, and what to do. Row numbers are the file's line numbers (the header
+is line 1), so that an editor jumps straight to them.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from forecast.errors import InputError
+from forecast.laws import LAWS
+
+__all__ = ["Runs", "read_runs", "runs_from_frame"]
+
+_SNIFF_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Runs:
+    """A validated runs table.
+
+    Attributes
+    ----------
+    source : str
+        Where the table came from (a path, or ``"<frame>"``).
+    frame : pandas.DataFrame
+        The table as read, with a ``flops`` column filled in from ``6 N D`` where needed.
+    y_name : str
+        The metric column.
+    flops, y : numpy.ndarray
+        Compute in FLOPs and the metric, one entry per row.
+    params, tokens : numpy.ndarray or None
+        Model size and training tokens, where the table has them.
+    sha256 : str
+        SHA-256 of the file's bytes (empty for a data frame).
+    warnings : list of str
+        Things that look wrong but do not stop the fit.
+    """
+
+    source: str
+    frame: pd.DataFrame
+    y_name: str
+    flops: np.ndarray
+    y: np.ndarray
+    params: np.ndarray | None
+    tokens: np.ndarray | None
+    sha256: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def subset(self, mask: np.ndarray) -> Runs:
+        """Return the runs where ``mask`` is true (e.g. those below a compute cutoff)."""
+        mask = np.asarray(mask, dtype=bool)
+        pick = None if self.params is None else self.params[mask]
+        tok = None if self.tokens is None else self.tokens[mask]
+        return Runs(self.source, self.frame[mask].reset_index(drop=True), self.y_name,
+                    self.flops[mask], self.y[mask], pick, tok, self.sha256, list(self.warnings))
+
+
+def _read_bytes(path: Path) -> bytes:
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, not a CSV file; give the runs CSV inside it")
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found; check the path") from None
+    except PermissionError:
+        raise InputError(f"{path}: cannot be read (permission denied); check its mode") from None
+    if not data.strip():
+        raise InputError(f"{path}: file is empty; it needs a header row and one row per run")
+    if b"\x00" in data[:_SNIFF_BYTES]:
+        raise InputError(f"{path}: looks binary, not a CSV text file; export the runs as CSV")
+    return data
+
+
+def _decode(path: Path, data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{path}: is not UTF-8 text (byte {exc.start}); save the CSV as UTF-8"
+        ) from None
+
+
+def _check_shape(path: Path, text: str) -> list[str]:
+    """Check the header's names and that every line has as many fields; return the names."""
+    try:
+        rows = list(csv.reader(io.StringIO(text)))
+    except csv.Error as exc:
+        raise InputError(f"{path}: not a valid CSV ({exc}); check the quoting") from None
+    names = [c.strip() for c in rows[0]] if rows else []
+    if len(names) < 2:
+        raise InputError(
+            f"{path}: header has {len(names)} column(s); expected comma-separated columns such "
+            "as flops,loss (see docs/csv-format.md)"
+        )
+    seen: set[str] = set()
+    for name in names:
+        if not name:
+            raise InputError(f"{path}: the header has an empty column name; name every column")
+        if name in seen:
+            raise InputError(
+                f"{path}: column '{name}' appears twice in the header; rename or drop one"
+            )
+        seen.add(name)
+    for i, row in enumerate(rows[1:], start=2):
+        if row and any(c.strip() for c in row) and len(row) != len(names):
+            raise InputError(
+                f"{path}: not a valid CSV: line {i} has {len(row)} fields but the header has "
+                f"{len(names)}; check the separators and quoting on that line"
+            )
+    return names
+
+
+def _numeric(path: str, frame: pd.DataFrame, col: str, *, positive: bool) -> np.ndarray:
+    """Return a column as floats, naming the first bad row (by file line) if any."""
+    raw = frame[col]
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        i = int(np.argmax(bad))
+        cell = raw.iloc[i]
+        what = "is empty" if pd.isna(cell) or str(cell).strip() == "" else f"is {str(cell)!r}"
+        raise InputError(
+            f"{path}: line {i + 2}, column '{col}' {what}; every value must be a finite "
+            "number (fix or delete that row)"
+        )
+    if positive and (values <= 0).any():
+        i = int(np.argmax(values <= 0))
+        raise InputError(
+            f"{path}: line {i + 2}, column '{col}' is {values[i]:g}; it must be > 0 "
+            "(fix or delete that row)"
+        )
+    return values
+
+
+def runs_from_frame(frame: pd.DataFrame, *, y: str = "loss", law: str = "power",
+                    source: str = "<frame>", sha256: str = "") -> Runs:
+    """Validate a data frame of runs for a law and metric.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        One row per run or checkpoint.
+    y : str
+        The metric column.
+    law : str
+        The law to be fitted: it decides the columns needed and the least number of runs.
+    source : str
+        Name used in error messages.
+    sha256 : str
+        Hash of the source file, kept with the result.
+
+    Returns
+    -------
+    Runs
+        The validated table.
+
+    Raises
+    ------
+    InputError
+        If the table cannot be fitted with the law; the message names the column or line.
+    """
+    if law not in LAWS:
+        raise InputError(f"unknown law '{law}'; use one of {', '.join(LAWS)}")
+    spec = LAWS[law]
+    frame = frame.copy()
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if len(frame) == 0:
+        raise InputError(f"{source}: has a header but no rows; add one row per run")
+    if y not in frame.columns:
+        raise InputError(
+            f"{source}: no column '{y}' for the metric; pass --y with one of: "
+            f"{', '.join(frame.columns)}"
+        )
+    has = set(frame.columns)
+    if "flops" not in has and not {"params", "tokens"} <= has:
+        raise InputError(
+            f"{source}: no compute columns; add 'flops' (training FLOPs), or 'params' and "
+            "'tokens' (then flops = 6 * params * tokens)"
+        )
+    if "N" in spec.covariates and not ("params" in has and ({"tokens", "flops"} & has)):
+        raise InputError(
+            f"{source}: law '{law}' needs columns 'params' and 'tokens' (or 'flops'); "
+            f"the file has {', '.join(frame.columns)}; use --law power for compute only"
+        )
+    params = _numeric(source, frame, "params", positive=True) if "params" in has else None
+    tokens = _numeric(source, frame, "tokens", positive=True) if "tokens" in has else None
+    if "flops" in has:
+        flops = _numeric(source, frame, "flops", positive=True)
+    else:
+        flops = 6.0 * params * tokens
+        frame["flops"] = flops
+    if tokens is None and params is not None and "N" in spec.covariates:
+        tokens = flops / (6.0 * params)
+    yv = _numeric(source, frame, y, positive=spec.metric == "positive")
+    if spec.metric == "unit" and ((yv < 0) | (yv > 1)).any():
+        i = int(np.argmax((yv < 0) | (yv > 1)))
+        raise InputError(
+            f"{source}: line {i + 2}, column '{y}' is {yv[i]:g}; law '{law}' fits an accuracy "
+            "in [0, 1] (divide percentages by 100)"
+        )
+    need = spec.n_params + 2
+    if len(yv) < need:
+        raise InputError(
+            f"{source}: {len(yv)} run(s) is too few for law '{law}' ({spec.n_params} "
+            f"parameters); give at least {need} runs or use a simpler law"
+        )
+    if np.unique(flops).size < 2:
+        raise InputError(
+            f"{source}: every run has the same compute ({flops[0]:g} FLOPs); a scaling law "
+            "needs runs at two or more compute values"
+        )
+    if "N" in spec.covariates and (np.unique(params).size < 2 or np.unique(tokens).size < 2):
+        raise InputError(
+            f"{source}: law '{law}' needs runs at two or more values of both params and tokens"
+        )
+    warnings = []
+    if flops.max() < 1e6:
+        warnings.append(
+            f"{source}: the largest compute is {flops.max():g}, which looks like PF-days or "
+            "another unit rather than FLOPs; convert to FLOPs (1 PF-day = 8.64e19 FLOPs)"
+        )
+    if spec.metric == "positive" and yv.max() > 20:
+        warnings.append(
+            f"{source}: column '{y}' reaches {yv.max():g}, which looks like a percentage or "
+            "perplexity rather than a loss in nats; check the metric"
+        )
+    return Runs(source, frame, y, flops, yv, params, tokens, sha256, warnings)
+
+
+def read_runs(path: str | Path, *, y: str = "loss", law: str = "power") -> Runs:
+    """Read and validate a runs CSV.
+
+    Parameters
+    ----------
+    path : str or Path
+        The CSV file.
+    y : str
+        The metric column (default ``loss``).
+    law : str
+        The law to be fitted (see :data:`forecast.laws.LAWS`).
+
+    Returns
+    -------
+    Runs
+        The validated table, with the file's SHA-256.
+
+    Raises
+    ------
+    InputError
+        If the file is missing, unreadable or cannot be fitted; the message says why and what
+        to do.
+    """
+    path = Path(path)
+    if law not in LAWS:
+        raise InputError(f"unknown law '{law}'; use one of {', '.join(LAWS)}")
+    data = _read_bytes(path)
+    text = _decode(path, data)
+    _check_shape(path, text)
+    try:
+        frame = pd.read_csv(io.StringIO(text), skipinitialspace=True, dtype=str,
+                            keep_default_na=False, index_col=False)
+    except (pd.errors.ParserError, csv.Error) as exc:
+        msg = str(exc).strip().splitlines()[-1] if str(exc).strip() else "cannot be parsed"
+        raise InputError(f"{path}: not a valid CSV ({msg}); check the separators") from None
+    frame = frame.replace("", np.nan)
+    return runs_from_frame(frame, y=y, law=law, source=str(path),
+                           sha256=hashlib.sha256(data).hexdigest())
