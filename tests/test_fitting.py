@@ -1,0 +1,138 @@
+"""Sampling the posterior: parameter recovery, the summary contract, saving and loading."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from forecast.cli import main
+from forecast.errors import InputError
+from forecast.fitting import fit, load_fit, optimal_allocation
+from forecast.runs import runs_from_frame
+from forecast.sampling import SamplerSettings
+
+from conftest import named_rng
+
+pytestmark = pytest.mark.slow
+QUICK = SamplerSettings(draws=500, tune=500, chains=4, seed=3)
+
+
+def simulate_power(seed_name, E=1.8, alpha=0.3, n=40, noise=0.03):
+    rng = named_rng(seed_name)
+    flops = np.sort(10 ** rng.uniform(17, 21, n))
+    A = 1.2 * 1e19**alpha
+    loss = (E + A * flops**-alpha) * np.exp(rng.normal(0, noise, n))
+    return runs_from_frame(pd.DataFrame({"flops": flops, "loss": loss})), {"E": E, "A": A,
+                                                                           "alpha": alpha}
+
+
+def test_power_law_recovery_across_seeds():
+    """E and alpha inside their 90% intervals: a calibrated 90% interval misses 10% of the time,
+    so over 4 seeds x 2 parameters at most 2 misses are allowed (P(> 2 misses) = 0.04 if
+    calibrated, and an overconfident posterior fails it); the curve itself must always be right.
+    """
+    misses = []
+    for seed_name in ("recovery-a", "recovery-b", "recovery-c", "recovery-d"):
+        runs, truth = simulate_power(seed_name)
+        result = fit(runs, "power", settings=QUICK)
+        s = result.summary
+        misses += [(seed_name, name, s["params"][name]) for name in ("E", "alpha")
+                   if not s["params"][name]["q05"] < truth[name] < s["params"][name]["q95"]]
+        assert s["divergences"] == 0
+        assert max(p["r_hat"] for p in s["params"].values()) <= 1.01
+        # raw-unit draws reproduce the curve in FLOPs: the fitted loss at 1e19 is near truth
+        raw = result.raw()
+        at = np.median(raw["E"] + raw["A"] * 1e19 ** -raw["alpha"])
+        assert at == pytest.approx(truth["E"] + 1.2, rel=0.03)
+    assert len(misses) <= 2, misses
+
+
+def test_chinchilla_recovery_on_an_n_d_grid():
+    rng = named_rng("chinchilla-grid")
+    truth = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
+    N, D = np.meshgrid(np.logspace(7, 9.5, 7), np.logspace(9, 11.5, 6))
+    N, D = N.ravel(), D.ravel()
+    loss = (truth["E"] + truth["A"] * N ** -truth["alpha"] + truth["B"] * D ** -truth["beta"])
+    loss = loss * np.exp(rng.normal(0, 0.01, N.size))
+    runs = runs_from_frame(pd.DataFrame({"params": N, "tokens": D, "loss": loss}),
+                           law="chinchilla")
+    result = fit(runs, "chinchilla", settings=QUICK)
+    s = result.summary
+    for name in ("E", "alpha", "beta"):
+        p = s["params"][name]
+        assert p["q05"] < truth[name] < p["q95"], (name, p)
+    assert s["divergences"] == 0
+    assert max(p["r_hat"] for p in s["params"].values()) <= 1.01
+    # compute-optimal allocation: the closed form against a brute-force search on the median law
+    alloc = optimal_allocation(result, 1e22)
+    raw = {k: np.median(v) for k, v in result.raw().items()}
+    n_grid = np.logspace(8, 12, 20001)
+    d_grid = 1e22 / (6 * n_grid)
+    loss_grid = raw["E"] + raw["A"] * n_grid ** -raw["alpha"] + raw["B"] * d_grid ** -raw["beta"]
+    n_best = n_grid[np.argmin(loss_grid)]
+    assert alloc["params"]["median"] == pytest.approx(n_best, rel=0.1)
+    assert alloc["tokens"]["median"] * alloc["params"]["median"] * 6 == pytest.approx(1e22,
+                                                                                      rel=0.05)
+
+
+@pytest.fixture(scope="module")
+def cli_fit(tmp_path_factory):
+    from conftest import FIXTURES
+
+    out = tmp_path_factory.mktemp("fit") / "out"
+    result = CliRunner().invoke(main, ["fit", str(FIXTURES / "synthetic_power.csv"),
+                                       "--out", str(out), "--draws", "300", "--tune", "300",
+                                       "--seed", "7", "--json"])
+    return result, out
+
+
+def test_cli_fit_writes_summary_contract(cli_fit):
+    result, out = cli_fit
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert json.loads(result.output[result.output.index("{"):]) == summary
+    assert summary["law"] == "power" and summary["n_runs"] == 40
+    assert set(summary["params"]) == {"E", "A", "alpha"}
+    for p in summary["params"].values():
+        assert {"median", "q05", "q95", "r_hat", "ess_bulk"} <= set(p)
+        assert p["q05"] <= p["median"] <= p["q95"]
+    assert isinstance(summary["divergences"], int)
+    # raw units: A is in loss * FLOPs^alpha, so of order 1e5, not of order one
+    assert summary["params"]["A"]["median"] > 1e4
+
+
+def test_fit_nc_is_self_describing(cli_fit):
+    _, out = cli_fit
+    loaded = load_fit(out)
+    attrs = loaded.idata.attrs
+    assert attrs["law"] == "power" and attrs["y"] == "loss"
+    assert len(attrs["input_sha256"]) == 64
+    assert json.loads(attrs["sampler"])["seed"] == 7
+    assert set(json.loads(attrs["priors"])) == {"E_scaled", "A_scaled", "alpha", "sigma", "nu"}
+    assert {"posterior", "prior", "posterior_predictive", "observed_data",
+            "log_likelihood"} <= set(loaded.idata.groups())
+    assert loaded.raw()["alpha"].shape == (4 * 300,)
+    # no temporary files left behind
+    assert sorted(p.name for p in out.iterdir()) == ["fit.nc", "summary.json"]
+
+
+def test_table_output(tmp_path, fixtures_dir):
+    out = tmp_path / "o"
+    result = CliRunner().invoke(main, ["fit", str(fixtures_dir / "synthetic_power.csv"),
+                                       "--out", str(out), "--draws", "100", "--tune", "100",
+                                       "--chains", "2"])
+    assert result.exit_code == 0, result.output
+    assert "law power: L(C) = E + A C^-alpha" in result.output
+    assert "divergences:" in result.output
+    for name in ("E ", "A ", "alpha"):
+        assert any(line.startswith(name) for line in result.output.splitlines())
+
+
+def test_load_fit_errors(tmp_path):
+    with pytest.raises(InputError, match="no fit found"):
+        load_fit(tmp_path)
+    (tmp_path / "fit.nc").write_bytes(b"garbage, not netcdf")
+    with pytest.raises(InputError, match="cannot be read as a fit"):
+        load_fit(tmp_path)
