@@ -1,0 +1,340 @@
+"""From a fitted law to an emergence forecast: when a k-step task crosses its threshold.
+
+:func:`step_success` turns a :class:`forecast.fitting.Fit` and a link into per-step success
+``p(C)`` per posterior draw (:class:`StepSuccess`); :func:`emergence` composes steps into task
+success ``P_k(C)`` (:class:`forecast.compose.Composition`), finds the crossing compute per draw and
+returns the JSON of DESIGN.md section 3 with the curves of both views of emergence (the hard
+metric ``P_k`` and the soft ones: fraction and expected number of correct steps);
+:func:`write_emergence` saves it as ``emergence.json`` next to the fit. The math is in
+:mod:`forecast.compose`; ``docs/emergence.md`` documents the JSON.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from forecast.compose import (
+    Composition,
+    exp_link,
+    exp_link_inverse,
+    logistic_crossing,
+    power_crossing,
+    quantiles,
+    root_crossing,
+    sigmoid_link,
+    sigmoid_link_inverse,
+)
+from forecast.errors import InputError
+from forecast.laws import predict
+from forecast.outputs import write_json
+
+__all__ = ["LINKS", "StepSuccess", "emergence", "step_success", "write_emergence"]
+
+LINKS = ("exp", "sigmoid", "logistic")
+SIGMOID_PARAMS = ("floor", "s", "L0")
+CURVE_POINTS = 121
+# The soft and hard curves' widths are measured between these levels of success.
+WIDTH_LEVELS = (0.1, 0.9)
+
+
+@dataclass
+class StepSuccess:
+    """Per-step success ``p(C)`` for every posterior draw of one fit.
+
+    Attributes
+    ----------
+    law : forecast.laws.Law
+        The fitted law.
+    link : str
+        ``exp`` (``p = exp(-L)``), ``sigmoid`` (the accuracy link fitted jointly with the law) or
+        ``logistic`` (an accuracy law of a ``from_k``-step task: ``p = P_k0^(1/k0)``).
+    raw : dict of numpy.ndarray
+        The law's (and link's) raw-unit parameters, one column ``(n_draws, 1)`` each.
+    from_k : int
+        Steps in the task whose accuracy the ``logistic`` law was fitted to.
+    source : str
+        Where the fit came from, for messages.
+    """
+
+    law: object
+    link: str
+    raw: dict[str, np.ndarray]
+    from_k: int = 1
+    source: str = ""
+    y_name: str = ""
+    flops_range: tuple[float, float] = (1e18, 1e22)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def n_draws(self) -> int:
+        """Number of posterior draws."""
+        return next(iter(self.raw.values())).shape[0]
+
+    def thin(self, n: int) -> StepSuccess:
+        """Keep the first ``n`` draws (to pair fits of different lengths draw by draw)."""
+        return StepSuccess(self.law, self.link, {k: v[:n] for k, v in self.raw.items()},
+                           self.from_k, self.source, self.y_name, self.flops_range, self.notes)
+
+    def p(self, log10_c: np.ndarray) -> np.ndarray:
+        """Per-step success at ``log10`` compute: shape ``(n_draws, m)`` for ``(1, m)`` input."""
+        value = predict(self.law, self.raw, C=np.power(10.0, log10_c))
+        if self.link == "exp":
+            return exp_link(value)
+        if self.link == "sigmoid":
+            r = self.raw
+            return sigmoid_link(value, floor=r["floor"], s=r["s"], L0=r["L0"])
+        return np.power(np.clip(value, 0.0, 1.0), 1.0 / self.from_k)
+
+    @property
+    def closed_form(self) -> bool:
+        """Whether crossings have a closed form (power/pure law, or the logistic law)."""
+        return self.law.name in ("power", "pure", "logistic")
+
+    def crossing(self, p_level: float, *, method: str = "auto") -> np.ndarray:
+        """``log10 C*`` per draw: the least compute with ``p(C) >= p_level``.
+
+        ``method="root"`` forces the vectorised root-finding even where a closed form exists.
+        """
+        if method == "root" or not self.closed_form:
+            return root_crossing(self.p, p_level)
+        r = {k: v[:, 0] for k, v in self.raw.items()}
+        if self.link == "logistic":
+            return logistic_crossing(r["floor"], r["s"], r["C50"], p_level ** self.from_k)
+        if self.link == "exp":
+            loss_level = exp_link_inverse(p_level)
+        else:
+            loss_level = sigmoid_link_inverse(p_level, floor=r["floor"], s=r["s"], L0=r["L0"])
+        return power_crossing(r.get("E", 0.0), r["A"], r["alpha"], loss_level)
+
+
+def _has_sigmoid(fit) -> bool:
+    return bool(fit.idata.attrs.get("acc")) and all(p in fit.idata.posterior
+                                                    for p in SIGMOID_PARAMS)
+
+
+def step_success(fit, link: str | None = None, *, from_k: int = 1) -> StepSuccess:
+    """Per-step success from a fit, checking that the fit supports the link.
+
+    Parameters
+    ----------
+    fit : forecast.fitting.Fit
+        A fit of a law of compute (``power``, ``pure``, ``broken`` or ``logistic``).
+    link : str, optional
+        ``exp``, ``sigmoid`` or ``logistic``; by default ``logistic`` for a ``logistic`` fit,
+        ``sigmoid`` for a fit with a joint accuracy link (``forecast fit --acc``), else ``exp``.
+    from_k : int
+        For a ``logistic`` fit: the number of steps of the task it was fitted to (``p`` is its
+        accuracy to the power ``1/from_k``).
+
+    Raises
+    ------
+    InputError
+        If the law is not a law of compute alone, or the fit cannot give that link.
+    """
+    law = fit.law
+    src = fit.idata.attrs.get("source", "the fit")
+    if "C" not in law.covariates:
+        raise InputError(f"{src}: emergence needs a law of compute; this fit is '{law.name}' "
+                         "(of params and tokens): refit with --law power or broken")
+    if link is None:
+        link = "logistic" if law.name == "logistic" else "sigmoid" if _has_sigmoid(fit) else "exp"
+    if link not in LINKS:
+        raise InputError(f"--link {link}: use one of {', '.join(LINKS)}")
+    if (law.metric == "unit") != (link == "logistic"):
+        what = ("an accuracy (law 'logistic'): use --link logistic" if law.metric == "unit"
+                else f"a loss (law '{law.name}'): use --link exp or sigmoid")
+        raise InputError(f"--link {link}: the fit in {src} is of {what}")
+    if link == "sigmoid" and not _has_sigmoid(fit):
+        raise InputError(f"--link sigmoid: the fit in {src} has no accuracy link; refit with "
+                         "`forecast fit RUNS.csv --y step_loss --acc step_acc`")
+    if from_k != 1 and link != "logistic":
+        raise InputError("--from-k applies to a logistic fit of a k0-step task's accuracy only")
+    if from_k < 1:
+        raise InputError(f"--from-k {from_k}: must be a whole number of steps >= 1")
+    names = list(law.params) + (list(SIGMOID_PARAMS) if link == "sigmoid" else [])
+    raw = {name: fit.draws(name)[:, None] for name in names}
+    notes = []
+    if link == "exp" and "E" in raw:
+        cap = math.exp(-float(np.median(raw["E"])))
+        notes.append(f"the law's floor E (median {-math.log(cap):.3g}) caps per-step success at "
+                     f"exp(-E) = {cap:.3g}")
+        if fit.y_name == "loss":
+            notes.append("the exp link wants the loss of one step of the task (e.g. --y "
+                         "step_loss), not the average text loss")
+    flops = fit.summary.get("flops_range") or _flops_range(fit)
+    return StepSuccess(law, link, raw, from_k, str(src), fit.y_name,
+                       (float(flops[0]), float(flops[1])), notes)
+
+
+def _flops_range(fit) -> tuple[float, float]:
+    c0 = fit.refs.get("C", 1e20)
+    if "constant_data" in fit.idata.groups() and "x_C" in fit.idata.constant_data:
+        x = np.asarray(fit.idata.constant_data["x_C"]) * c0
+        return float(x.min()), float(x.max())
+    return c0 / 100.0, c0 * 100.0
+
+
+def _hetero(steps: Sequence[StepSuccess], comp: Composition, k: int, soft: bool):
+    """``P_k(log10 C)`` of the first k heterogeneous steps, or their fraction of right steps."""
+    first = steps[:k]
+
+    def value(x: np.ndarray) -> np.ndarray:
+        ps = [s.p(x) for s in first]
+        return np.mean(ps, axis=0) if soft else comp.success_steps(ps)
+
+    return value
+
+
+def _crossing(steps: Sequence[StepSuccess], comp: Composition, k: int, level: float,
+              method: str) -> np.ndarray:
+    if len(steps) == 1:
+        return steps[0].crossing(comp.step_level(level, k), method=method)
+    return root_crossing(_hetero(steps, comp, k, soft=False), level)
+
+
+def _soft_crossing(steps: Sequence[StepSuccess], k: int, level: float,
+                   method: str) -> np.ndarray:
+    if len(steps) == 1:
+        return steps[0].crossing(level, method=method)
+    return root_crossing(_hetero(steps, Composition(), k, soft=True), level)
+
+
+def _width(lo: np.ndarray, hi: np.ndarray) -> dict:
+    width = np.where(np.isfinite(lo) & np.isfinite(hi), hi - lo, np.inf)
+    return quantiles(width, {"median": 0.5, "q05": 0.05, "q95": 0.95})
+
+
+CURVE_LEVELS = {"q05": 0.05, "q25": 0.25, "median": 0.5, "q75": 0.75, "q95": 0.95}
+
+
+def _order_stats(values: np.ndarray) -> dict[str, np.ndarray]:
+    """Quantile curves over draws (axis 0) as order statistics (NumPy's ``inverted_cdf``).
+
+    An order statistic commutes with any increasing map, so the quantiles of ``P_k = f(p)`` are
+    ``f`` of the quantiles of ``p``, exactly: one sort serves every k.
+    """
+    ordered = np.sort(values.T, axis=1)
+    n = ordered.shape[1]
+    return {name: ordered[:, max(math.ceil(n * q) - 1, 0)] for name, q in CURVE_LEVELS.items()}
+
+
+def _curve(stats: dict[str, np.ndarray], f=None) -> dict[str, list[float]]:
+    return {name: np.round(q if f is None else f(q), 6).tolist() for name, q in stats.items()}
+
+
+def _grid(steps: Sequence[StepSuccess], far: float | None) -> np.ndarray:
+    lo = math.floor(min(math.log10(s.flops_range[0]) for s in steps)) - 1.0
+    top = max(math.log10(s.flops_range[1]) for s in steps) + 2.0
+    if far is not None and math.isfinite(far):
+        top = max(top, far + 0.5)
+    hi = min(max(top, lo + 4.0), lo + 30.0)
+    return np.linspace(lo, hi, CURVE_POINTS)
+
+
+def emergence(steps: StepSuccess | Sequence[StepSuccess], ks: Sequence[int], *,
+              threshold: float = 0.5, composition: Composition | None = None,
+              budget: float | None = None, method: str = "auto") -> dict:
+    """Forecast when a k-step task crosses ``threshold``, for each k in ``ks``.
+
+    Parameters
+    ----------
+    steps : StepSuccess or sequence of StepSuccess
+        One: identical steps (``P_k`` from :meth:`Composition.success`). Several: one per step
+        or position (heterogeneous, independent), the k-step task being the first k of them;
+        draws are paired by index (the fits' posteriors are independent).
+    ks : sequence of int
+        Chain lengths, each >= 1 (and at most ``len(steps)`` for heterogeneous steps).
+    threshold : float
+        Success level in (0, 1).
+    composition : Composition, optional
+        Correlation (``phi``) and tolerance (``allow_errors``); default the i.i.d. chain.
+    budget : float, optional
+        FLOPs: adds ``p_by_budget``, the probability that the crossing is at or below it.
+    method : str
+        ``"auto"`` (closed form where there is one) or ``"root"`` (always root-finding).
+
+    Returns
+    -------
+    dict
+        ``threshold``, ``link``, ``steps`` (per k: ``log10_flops`` quantiles with ``None`` among
+        never-crossing draws, ``p_never``, ``p_by_budget``, curve widths), ``curves`` (compute
+        grid and quantile curves of the hard and soft metrics) and ``notes``; see
+        ``docs/emergence.md``.
+    """
+    steps = [steps] if isinstance(steps, StepSuccess) else list(steps)
+    comp = composition or Composition()
+    ks = sorted({int(k) for k in ks})
+    _check(steps, ks, threshold, comp, budget)
+    n = min(s.n_draws for s in steps)
+    steps = [s.thin(n) for s in steps]
+    rows, far = [], None
+    soft_width_cache: dict = {}
+    for k in ks:
+        c = _crossing(steps, comp, k, threshold, method)
+        lo, hi = (_crossing(steps, comp, k, level, method) for level in WIDTH_LEVELS)
+        key = k if len(steps) > 1 else 1
+        if key not in soft_width_cache:
+            soft_width_cache[key] = _width(*(_soft_crossing(steps, k, level, method)
+                                             for level in WIDTH_LEVELS))
+        row = {"k": k, "log10_flops": quantiles(c), "p_never": float(np.mean(np.isposinf(c))),
+               "p_always": float(np.mean(np.isneginf(c))),
+               "width_decades": {"hard": _width(lo, hi), "soft": soft_width_cache[key]}}
+        if budget is not None:
+            row["p_by_budget"] = float(np.mean(c <= math.log10(budget)))
+        rows.append(row)
+        late = quantiles(hi)["q95"]  # where the slowest draws reach 90%: the grid's far end
+        if late is not None:
+            far = late if far is None else max(far, late)
+    grid = _grid(steps, far)
+    curves = {"log10_flops": np.round(grid, 6).tolist(), "hard": [], "soft": {
+        "per_step": [], "expected_correct": []}}
+    ps = [s.p(grid[None, :]) for s in steps]
+    per_step = [_order_stats(p) for p in ps]
+    for i, stats in enumerate(per_step, start=1):
+        curves["soft"]["per_step"].append({"step": i, **_curve(stats)})
+    for k in ks:
+        if len(steps) == 1:  # P_k and k p rise with p: transform p's order statistics
+            hard = _curve(per_step[0], lambda q, k=k: comp.success(q, k))
+            correct = _curve(per_step[0], lambda q, k=k: k * q)
+        else:
+            hard = _curve(_order_stats(comp.success_steps(ps[:k])))
+            correct = _curve(_order_stats(np.sum(ps[:k], axis=0)))
+        curves["hard"].append({"k": k, **hard})
+        curves["soft"]["expected_correct"].append({"k": k, **correct})
+    first = steps[0]
+    return {
+        "threshold": threshold, "link": first.link, "law": first.law.name,
+        "y": first.y_name, "from_k": first.from_k, "fits": [s.source for s in steps],
+        "heterogeneous": len(steps) > 1, "phi": comp.phi, "allow_errors": comp.allow_errors,
+        "budget": budget, "n_draws": n, "method": method if method == "root" else (
+            "closed_form" if len(steps) == 1 and first.closed_form else "root"),
+        "steps": rows, "curves": curves, "notes": [note for s in steps for note in s.notes],
+    }
+
+
+def _check(steps: list[StepSuccess], ks: list[int], threshold: float, comp: Composition,
+           budget: float | None) -> None:
+    if not ks or ks[0] < 1:
+        raise InputError(f"--steps: every k must be a whole number >= 1, got {ks}")
+    if not (0.0 < threshold < 1.0):
+        raise InputError(f"--threshold {threshold}: must lie strictly between 0 and 1")
+    if budget is not None and not (budget > 0 and math.isfinite(budget)):
+        raise InputError(f"--budget {budget}: must be a positive number of FLOPs, e.g. 1e24")
+    if len(steps) > 1 and ks[-1] > len(steps):
+        raise InputError(f"--steps {ks[-1]}: heterogeneous steps need one fit per step, and "
+                         f"{len(steps)} fit(s) were given")
+    if len(steps) > 1 and comp.phi is not None:
+        raise InputError("--phi (correlated steps) needs identical steps: give one --fit")
+    if comp.allow_errors >= ks[0]:
+        raise InputError(f"--allow-errors {comp.allow_errors}: must be below the smallest k "
+                         f"({ks[0]}), or every task succeeds")
+
+
+def write_emergence(result: dict, out: str | Path) -> Path:
+    """Write ``result`` as ``out/emergence.json`` atomically; return the path."""
+    return write_json(Path(out) / "emergence.json", result)
