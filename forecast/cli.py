@@ -92,6 +92,10 @@ def _print_fit_table(summary: dict, out: str) -> None:
                    "(accuracy against log compute).")
 @click.option("--y", "y_col", default="loss", show_default=True, metavar="COLUMN",
               help="Metric column to fit (e.g. step_loss, or an accuracy with --law logistic).")
+@click.option("--acc", default=None, metavar="COLUMN",
+              help="Per-step accuracy column: fit the sigmoid link acc = floor + (1 - floor) "
+                   "sigmoid(s (L0 - L)) jointly with the loss law (for `emergence --link "
+                   "sigmoid`).")
 @click.option("--out", default="forecast-out", show_default=True, type=click.Path(),
               help="Folder for fit.nc and summary.json (written atomically).")
 @click.option("--priors", "priors_path", type=click.Path(), default=None,
@@ -107,7 +111,8 @@ def _print_fit_table(summary: dict, out: str) -> None:
 @click.option("--budget", type=float, default=None, metavar="FLOPS",
               help="With --law chinchilla: compute-optimal N*, D* and D*/N* at this budget.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary JSON instead of a table.")
-def fit_cmd(runs_csv, law, y_col, out, priors_path, draws, tune, chains, seed, budget, as_json):
+def fit_cmd(runs_csv, law, y_col, acc, out, priors_path, draws, tune, chains, seed, budget,
+            as_json):
     """Fit a scaling law to RUNS.csv and write OUT/fit.nc and OUT/summary.json."""
     from forecast.errors import InputError
     from forecast.outputs import check_out_dir
@@ -129,7 +134,7 @@ def fit_cmd(runs_csv, law, y_col, out, priors_path, draws, tune, chains, seed, b
     settings = SamplerSettings(draws=draws, tune=tune, chains=chains, seed=seed,
                                progress=sys.stderr.isatty())
     result = fit(runs, law, priors=user_priors, settings=settings,
-                 priors_source=str(priors_path or "priors"))
+                 priors_source=str(priors_path or "priors"), acc=acc)
     if budget is not None:
         result.summary["allocation"] = optimal_allocation(result, budget)
     result.save(out)

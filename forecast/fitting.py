@@ -104,10 +104,10 @@ def optimal_allocation(fit: Fit, budget: float) -> dict:
             "tokens_per_param": _quantiles(d_opt / n_opt), "loss": _quantiles(loss)}
 
 
-def _diagnostics(idata, law: Law) -> tuple[dict, int, list[str]]:
+def _diagnostics(idata, law: Law, extra: tuple[str, ...] = ()) -> tuple[dict, int, list[str]]:
     import arviz as az
 
-    names = list(law.params)
+    names = list(law.params) + list(extra)
     stats = az.summary(idata, var_names=names, kind="diagnostics")
     params = {}
     for name in names:
@@ -139,8 +139,34 @@ def _diagnostics(idata, law: Law) -> tuple[dict, int, list[str]]:
     return params, divergences, problems
 
 
+def _accuracy(runs: Runs, column: str, law: Law) -> np.ndarray:
+    """Return the per-step accuracy column for the sigmoid link, checked to lie in [0, 1]."""
+    from forecast.runs import _numeric
+
+    if law.metric != "positive" or "C" not in law.covariates:
+        raise InputError(f"--acc needs a loss law of compute (power, pure, broken), not "
+                         f"'{law.name}'")
+    if column not in runs.frame.columns:
+        raise InputError(f"{runs.source}: no column '{column}' for --acc; the file has "
+                         f"{', '.join(runs.frame.columns)}")
+    acc = _numeric(runs.source, runs.frame, column, positive=False)
+    if ((acc < 0) | (acc > 1)).any():
+        i = int(np.argmax((acc < 0) | (acc > 1)))
+        raise InputError(f"{runs.source}: line {i + 2}, column '{column}' is {acc[i]:g}; "
+                         "--acc takes an accuracy in [0, 1] (divide percentages by 100)")
+    return acc
+
+
+def _add_link_raw(group, y0: float) -> None:
+    """Add the sigmoid link's raw-unit ``s`` (per nat) and ``L0`` (nats) to a group, in place."""
+    if "s_scaled" in group:
+        group["s"] = group["s_scaled"] / y0
+        group["L0"] = group["L0_scaled"] * y0
+
+
 def fit(runs: Runs, law: str = "power", *, priors: dict | None = None,
-        settings: SamplerSettings | None = None, priors_source: str = "priors") -> Fit:
+        settings: SamplerSettings | None = None, priors_source: str = "priors",
+        acc: str | None = None) -> Fit:
     """Fit a scaling law to runs with NUTS.
 
     Parameters
@@ -155,6 +181,10 @@ def fit(runs: Runs, law: str = "power", *, priors: dict | None = None,
         Draws, tuning steps, chains and seed.
     priors_source : str
         Where the user priors came from, for error messages.
+    acc : str, optional
+        A per-step accuracy column of the runs: fit ``acc = floor + (1 - floor) sigmoid(s (L0 -
+        L(C)))`` jointly with the loss law (priors of ``floor``, ``s_scaled``, ``L0_scaled``,
+        ``kappa`` in :data:`forecast.model.SIGMOID_PRIORS`, overridable like the law's).
 
     Returns
     -------
@@ -168,25 +198,33 @@ def fit(runs: Runs, law: str = "power", *, priors: dict | None = None,
     FitError
         If sampling fails.
     """
-    from forecast.model import build_model, data_priors, model_data
+    from forecast.model import SIGMOID_PRIORS, build_model, data_priors, model_data, sigmoid_priors
     from forecast.priors import resolve_priors
 
     spec = get_law(law)
     settings = settings or SamplerSettings()
-    data = model_data(runs, spec)
-    resolved = resolve_priors(spec.name, priors, derived=data_priors(data, spec),
+    acc_values = _accuracy(runs, acc, spec) if acc else None
+    data = model_data(runs, spec, acc=acc_values)
+    user = dict(priors or {})
+    link_user = {k: user.pop(k) for k in list(user) if acc and k in SIGMOID_PRIORS}
+    resolved = resolve_priors(spec.name, user, derived=data_priors(data, spec),
                               source=priors_source)
+    if acc:
+        resolved.update(sigmoid_priors(link_user, priors_source))
     model = build_model(data, spec, resolved)
     idata = sample(model, settings)
     _add_raw(idata.posterior, spec, data.refs)
     _add_raw(idata.prior, spec, data.refs)
+    _add_link_raw(idata.posterior, data.refs["y"])
+    _add_link_raw(idata.prior, data.refs["y"])
     idata.attrs.update({
         "forecast_version": __version__, "law": spec.name, "y": runs.y_name,
         "source": runs.source, "input_sha256": runs.sha256, "refs": json.dumps(data.refs),
         "priors": json.dumps(resolved, sort_keys=True),
-        "sampler": json.dumps(settings.as_dict(), sort_keys=True),
+        "sampler": json.dumps(settings.as_dict(), sort_keys=True), "acc": acc or "",
     })
-    params, divergences, problems = _diagnostics(idata, spec)
+    link = ("s", "L0") + (() if resolved.get("floor", {}).get("dist") == "Fixed" else ("floor",))
+    params, divergences, problems = _diagnostics(idata, spec, link if acc else ())
     summary = {
         "law": spec.name, "formula": spec.formula, "y": runs.y_name, "n_runs": len(runs),
         "source": runs.source, "input_sha256": runs.sha256,
@@ -195,6 +233,10 @@ def fit(runs: Runs, law: str = "power", *, priors: dict | None = None,
         "sampler": settings.as_dict(), "warnings": runs.warnings + problems,
         "converged": not problems, "forecast_version": __version__,
     }
+    if acc:
+        summary["link"] = {"name": "sigmoid", "acc": acc, "formula":
+                           "acc = floor + (1 - floor) / (1 + exp(-s (L0 - L(C))))",
+                           "floor": resolved["floor"]}
     return Fit(idata, spec, data.refs, resolved, runs.y_name, summary)
 
 

@@ -16,9 +16,24 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from forecast.laws import Law, get_law
+from forecast.priors import default_priors
 from forecast.runs import Runs
 
-__all__ = ["ModelData", "build_model", "data_priors", "model_data"]
+__all__ = ["SIGMOID_PRIORS", "ModelData", "build_model", "data_priors", "model_data",
+           "sigmoid_priors"]
+
+# The sigmoid accuracy link fitted jointly with a loss law (``forecast fit --acc``), in scaled
+# units: ``L0_scaled`` is L0 / y0, ``s_scaled`` is s * y0 (y0: the loss's median).
+SIGMOID_PRIORS: dict[str, dict] = {
+    # chance level of one step (e.g. 0.1 for a decimal digit); fixed unless the user says
+    "floor": {"dist": "Fixed", "value": 0.0},
+    # slope per unit of loss, scaled: median 2 (exp(-L) has slope 2 per nat at p = 0.5, L = ln 2)
+    "s_scaled": {"dist": "LogNormal", "mu": 0.6931, "sigma": 1.0},
+    # the loss at which accuracy is half-way up: near the typical loss, broad
+    "L0_scaled": {"dist": "LogNormal", "mu": 0.0, "sigma": 1.0},
+    # precision of the Beta likelihood of accuracy: as for the logistic law
+    "kappa": default_priors("logistic")["kappa"],
+}
 
 
 @dataclass(frozen=True)
@@ -33,19 +48,26 @@ class ModelData:
         The metric in raw units.
     refs : dict of float
         ``y`` (median of the metric) and ``C`` or ``N``, ``D`` (geometric means).
+    acc : numpy.ndarray or None
+        Per-step accuracy of the same runs, for the joint sigmoid link (``forecast fit --acc``).
     """
 
     X: dict[str, np.ndarray]
     y: np.ndarray
     refs: dict[str, float]
+    acc: np.ndarray | None = None
 
 
 def _gmean(a: np.ndarray) -> float:
     return float(np.exp(np.mean(np.log(a))))
 
 
-def model_data(runs: Runs, law: Law | str, refs: Mapping[str, float] | None = None) -> ModelData:
-    """Scale a runs table for a law; ``refs`` (e.g. from an earlier fit) overrides the scales."""
+def model_data(runs: Runs, law: Law | str, refs: Mapping[str, float] | None = None,
+               acc: np.ndarray | None = None) -> ModelData:
+    """Scale a runs table for a law; ``refs`` (e.g. from an earlier fit) overrides the scales.
+
+    ``acc`` (per-step accuracy, one per run) adds the joint sigmoid link to the model.
+    """
     law = get_law(law) if isinstance(law, str) else law
     cov = {"C": runs.flops, "N": runs.params, "D": runs.tokens}
     if refs is None:
@@ -53,7 +75,8 @@ def model_data(runs: Runs, law: Law | str, refs: Mapping[str, float] | None = No
         refs.update({k: _gmean(cov[k]) for k in law.covariates})
     refs = {k: float(v) for k, v in refs.items()}
     X = {k: np.asarray(cov[k], dtype=float) / refs[k] for k in law.covariates}
-    return ModelData(X, np.asarray(runs.y, dtype=float), refs)
+    acc = None if acc is None else np.asarray(acc, dtype=float)
+    return ModelData(X, np.asarray(runs.y, dtype=float), refs, acc)
 
 
 def _prior(name: str, spec: Mapping[str, float], **kw):
@@ -62,6 +85,22 @@ def _prior(name: str, spec: Mapping[str, float], **kw):
     if dist == "Fixed":
         return pm.Deterministic(name, pt.as_tensor_variable(float(spec["value"])))
     return getattr(pm, dist)(name, **spec, **kw)
+
+
+def sigmoid_priors(user: Mapping[str, object] | None = None, source: str = "priors") -> dict:
+    """Priors of the joint sigmoid link: :data:`SIGMOID_PRIORS` with the user's overrides."""
+    from forecast.priors import _check_prior
+
+    user = dict(user or {})
+    return {**SIGMOID_PRIORS, **{k: _check_prior(k, v, source) for k, v in user.items()}}
+
+
+def _beta_likelihood(name: str, data_name: str, y: np.ndarray, mu, kappa):
+    """``y ~ Beta(mu kappa, (1 - mu) kappa)`` for accuracies, clipped into (0, 1)."""
+    eps = 1e-3
+    y_obs = pm.Data(data_name, np.clip(y, eps, 1 - eps), dims="run")
+    m = pt.clip(mu, eps, 1 - eps)
+    return pm.Beta(name, alpha=m * kappa, beta=(1 - m) * kappa, observed=y_obs, dims="run")
 
 
 def data_priors(data: ModelData, law: Law | str) -> dict[str, dict]:
@@ -88,7 +127,10 @@ def build_model(data: ModelData, law: Law | str, priors: Mapping[str, dict]) -> 
 
     Loss-like metrics (law.metric ``"positive"``) get ``log y ~ StudentT(nu, log mu, sigma)``:
     a multiplicative, outlier-robust error. Accuracies (``"unit"``, the ``logistic`` law) get
-    ``y ~ Beta(mu kappa, (1 - mu) kappa)`` on values clipped into (0, 1).
+    ``y ~ Beta(mu kappa, (1 - mu) kappa)`` on values clipped into (0, 1). With ``data.acc``
+    (``forecast fit --acc``) the accuracy of the same runs is modelled jointly with the loss:
+    ``acc ~ Beta`` around ``floor + (1 - floor) sigmoid(s (L0 - L(C)))``, so the loss law's
+    uncertainty reaches the accuracy (likelihood ``acc_obs``, data ``acc_obs_y``).
 
     Parameters
     ----------
@@ -113,13 +155,13 @@ def build_model(data: ModelData, law: Law | str, priors: Mapping[str, dict]) -> 
                  for name, spec in priors.items()}
         mu = law.mean(pt, X, theta)
         if law.metric == "unit":
-            eps = 1e-3
-            y_obs = pm.Data("y_obs", np.clip(data.y, eps, 1 - eps), dims="run")
-            m = pt.clip(mu, eps, 1 - eps)
-            pm.Beta("obs", alpha=m * theta["kappa"], beta=(1 - m) * theta["kappa"],
-                    observed=y_obs, dims="run")
+            _beta_likelihood("obs", "y_obs", data.y, mu, theta["kappa"])
         else:
             y_obs = pm.Data("y_obs", np.log(data.y / data.refs["y"]), dims="run")
             pm.StudentT("obs", nu=theta["nu"], mu=pt.log(mu), sigma=theta["sigma"],
                         observed=y_obs, dims="run")
+        if data.acc is not None:
+            floor = theta["floor"]
+            acc_mu = floor + (1 - floor) * pm.math.sigmoid(theta["s"] * (theta["L0"] - mu))
+            _beta_likelihood("acc_obs", "acc_obs_y", data.acc, acc_mu, theta["kappa"])
     return model
