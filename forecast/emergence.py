@@ -205,7 +205,9 @@ def _soft_crossing(steps: Sequence[StepSuccess], k: int, level: float,
 
 
 def _width(lo: np.ndarray, hi: np.ndarray) -> dict:
-    width = np.where(np.isfinite(lo) & np.isfinite(hi), hi - lo, np.inf)
+    ok = np.isfinite(lo) & np.isfinite(hi)
+    width = np.full(lo.shape, np.inf)
+    width[ok] = hi[ok] - lo[ok]
     return quantiles(width, {"median": 0.5, "q05": 0.05, "q95": 0.95})
 
 
