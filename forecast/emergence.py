@@ -26,6 +26,7 @@ from forecast.compose import (
     power_crossing,
     quantiles,
     root_crossing,
+    scan_grid,
     sigmoid_link,
     sigmoid_link_inverse,
 )
@@ -95,21 +96,23 @@ class StepSuccess:
         """Whether crossings have a closed form (power/pure law, or the logistic law)."""
         return self.law.name in ("power", "pure", "logistic")
 
-    def crossing(self, p_level: float, *, method: str = "auto") -> np.ndarray:
+    def crossing(self, p_level: float | np.ndarray, *, method: str = "auto") -> np.ndarray:
         """``log10 C*`` per draw: the least compute with ``p(C) >= p_level``.
 
+        Shape ``(n_draws,)`` for one level, ``(n_draws, n_levels)`` for an array of levels.
         ``method="root"`` forces the vectorised root-finding even where a closed form exists.
         """
         if method == "root" or not self.closed_form:
             return root_crossing(self.p, p_level)
-        r = {k: v[:, 0] for k, v in self.raw.items()}
+        r, level = self.raw, np.atleast_1d(np.asarray(p_level, dtype=float))
         if self.link == "logistic":
-            return logistic_crossing(r["floor"], r["s"], r["C50"], p_level ** self.from_k)
-        if self.link == "exp":
-            loss_level = exp_link_inverse(p_level)
+            out = logistic_crossing(r["floor"], r["s"], r["C50"], level ** self.from_k)
         else:
-            loss_level = sigmoid_link_inverse(p_level, floor=r["floor"], s=r["s"], L0=r["L0"])
-        return power_crossing(r.get("E", 0.0), r["A"], r["alpha"], loss_level)
+            loss_level = (exp_link_inverse(level) if self.link == "exp" else
+                          sigmoid_link_inverse(level, floor=r["floor"], s=r["s"], L0=r["L0"]))
+            out = power_crossing(r.get("E", 0.0), r["A"], r["alpha"], loss_level)
+        out = np.broadcast_to(out, (self.n_draws, level.size))
+        return out[:, 0] if np.ndim(p_level) == 0 else out
 
 
 def _has_sigmoid(fit) -> bool:
@@ -190,18 +193,30 @@ def _hetero(steps: Sequence[StepSuccess], comp: Composition, k: int, soft: bool)
     return value
 
 
-def _crossing(steps: Sequence[StepSuccess], comp: Composition, k: int, level: float,
-              method: str) -> np.ndarray:
-    if len(steps) == 1:
-        return steps[0].crossing(comp.step_level(level, k), method=method)
-    return root_crossing(_hetero(steps, comp, k, soft=False), level)
+def _crossings(steps: Sequence[StepSuccess], comp: Composition, ks: Sequence[int],
+               threshold: float, method: str) -> dict[int, np.ndarray]:
+    """Return, per k, the ``log10`` crossings of five levels, shape ``(5, n_draws)``.
 
-
-def _soft_crossing(steps: Sequence[StepSuccess], k: int, level: float,
-                   method: str) -> np.ndarray:
+    ``P_k`` at the threshold, 0.1 and 0.9, then the fraction of right steps at 0.1 and 0.9: one
+    scan and bisection per k, or one for all k with identical steps (every level maps to a
+    per-step level ``p*``).
+    """
+    hard_levels = (threshold, *WIDTH_LEVELS)
     if len(steps) == 1:
-        return steps[0].crossing(level, method=method)
-    return root_crossing(_hetero(steps, Composition(), k, soft=True), level)
+        levels = [comp.step_level(lvl, k) for k in ks for lvl in hard_levels]
+        c = steps[0].crossing(np.array([*levels, *WIDTH_LEVELS]), method=method)
+        soft = c[:, -2:]
+        return {k: np.concatenate([c[:, 3 * i:3 * i + 3], soft], axis=1).T
+                for i, k in enumerate(ks)}
+    scan = [s.p(scan_grid()[None, :]) for s in steps]
+    out = {}
+    for k in ks:
+        hard = root_crossing(_hetero(steps, comp, k, soft=False), np.array(hard_levels),
+                             scan=comp.success_steps(scan[:k]))
+        soft = root_crossing(_hetero(steps, comp, k, soft=True), np.array(WIDTH_LEVELS),
+                             scan=np.mean(scan[:k], axis=0))
+        out[k] = np.concatenate([hard, soft], axis=1).T
+    return out
 
 
 def _width(lo: np.ndarray, hi: np.ndarray) -> dict:
@@ -275,17 +290,11 @@ def emergence(steps: StepSuccess | Sequence[StepSuccess], ks: Sequence[int], *,
     n = min(s.n_draws for s in steps)
     steps = [s.thin(n) for s in steps]
     rows, far = [], None
-    soft_width_cache: dict = {}
-    for k in ks:
-        c = _crossing(steps, comp, k, threshold, method)
-        lo, hi = (_crossing(steps, comp, k, level, method) for level in WIDTH_LEVELS)
-        key = k if len(steps) > 1 else 1
-        if key not in soft_width_cache:
-            soft_width_cache[key] = _width(*(_soft_crossing(steps, k, level, method)
-                                             for level in WIDTH_LEVELS))
+    for k, (c, lo, hi, soft_lo, soft_hi) in _crossings(steps, comp, ks, threshold,
+                                                        method).items():
         row = {"k": k, "log10_flops": quantiles(c), "p_never": float(np.mean(np.isposinf(c))),
                "p_always": float(np.mean(np.isneginf(c))),
-               "width_decades": {"hard": _width(lo, hi), "soft": soft_width_cache[key]}}
+               "width_decades": {"hard": _width(lo, hi), "soft": _width(soft_lo, soft_hi)}}
         if budget is not None:
             row["p_by_budget"] = float(np.mean(c <= math.log10(budget)))
         rows.append(row)
