@@ -19,6 +19,7 @@ resampled residual of the fit added (a predictive interval for it too).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -180,8 +181,10 @@ def backtest(runs: Runs, law: str, cutoff: float, *, settings=None, priors: dict
     -------
     dict
         ``cutoff``, ``law``, ``n_fit``, ``n_test``, ``model`` and ``baseline`` scores (see
-        :func:`score`), ``baseline_noise``, the fit's ``divergences`` and ``warnings``, and
-        ``runs`` (per held-out run: observed, model median and 90% interval, baseline).
+        :func:`score`), ``baseline_noise``, the fit's ``params`` (median, q05, q95), ``noise``
+        (median sigma and nu), ``baseline_params``, ``seconds`` (fit and baseline),
+        ``divergences`` and ``warnings``, and ``runs`` (per held-out run: observed, model median
+        and 90% interval, baseline).
 
     Raises
     ------
@@ -191,10 +194,14 @@ def backtest(runs: Runs, law: str, cutoff: float, *, settings=None, priors: dict
     from forecast.fitting import fit
 
     fit_runs, test = split_runs(runs, cutoff, law)
+    t0 = time.perf_counter()
     result = fit(fit_runs, law, priors=priors, settings=settings)
+    t1 = time.perf_counter()
     rng = np.random.default_rng(seed)
     mean, pred = model_draws(result, test, rng)
     base = fit_baseline(fit_runs, law, n_boot=n_boot, seed=seed)
+    t2 = time.perf_counter()
+    noise = [n for n in ("sigma", "nu") if n in result.idata.posterior]
     base_point = base.predict(test)
     base_draws = base.draws(test)
     return {
@@ -203,6 +210,11 @@ def backtest(runs: Runs, law: str, cutoff: float, *, settings=None, priors: dict
         "model": score(pred, test.y, np.median(mean, axis=0)),
         "baseline": score(base_draws, test.y, base_point),
         "baseline_noise": score(base.draws(test, rng=rng, noise=True), test.y, base_point),
+        "params": {k: {q: p[q] for q in ("median", "q05", "q95")}
+                   for k, p in result.summary["params"].items()},
+        "noise": {n: float(np.median(result.draws(n))) for n in noise},
+        "baseline_params": base.raw,
+        "seconds": {"fit": t1 - t0, "baseline": t2 - t1},
         "divergences": result.summary["divergences"],
         "warnings": result.summary["warnings"],
         "runs": _per_run(test, mean, pred, base_point, base_draws),

@@ -1,0 +1,136 @@
+"""Law comparison: PSIS-LOO, a leave-future-out score, stacking weights, and a choice.
+
+Every law is fitted to the same metric with the same likelihood (``log y`` Student-t around the
+law's log mean), so pointwise log-likelihoods are comparable across laws:
+
+- **PSIS-LOO** (``az.loo``/``az.compare`` on the ``log_likelihood`` group of each fit): how well a
+  law predicts a run left out at random, i.e. *interpolation*;
+- **leave-future-out** (LFO): the law is refitted on the runs at or below a compute cutoff and
+  scored on the runs above it by the log predictive density of their ``log y`` (summed), plus the
+  backtest scores of :mod:`forecast.backtest`; this is *extrapolation*, what forecasts need;
+- **stacking weights** of the LOO predictive distributions (Yao et al. 2018).
+
+The chosen law is the one with the best LFO score: LOO favours flexible laws that bend to the
+runs in hand, which need not extrapolate.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from forecast.backtest import model_draws, score, split_runs
+from forecast.baseline import covariates
+from forecast.errors import InputError
+from forecast.laws import LAWS, predict
+from forecast.runs import Runs
+
+__all__ = ["candidate_laws", "compare_laws", "lfo_cutoff", "log_predictive_density"]
+
+
+def candidate_laws(columns) -> list[str]:
+    """Laws of loss that a table's columns allow (``chinchilla`` needs params and tokens)."""
+    has = set(columns)
+    laws = ["power", "pure", "broken"]
+    if "params" in has and ({"tokens", "flops"} & has):
+        laws.append("chinchilla")
+    return laws
+
+
+def lfo_cutoff(runs: Runs, holdout: float = 0.2) -> float:
+    """Return the compute below which ``1 - holdout`` of the runs lie (the default cutoff)."""
+    if not 0 < holdout < 1:
+        raise InputError(f"--holdout {holdout}: must be a fraction between 0 and 1, e.g. 0.2")
+    flops = np.sort(runs.flops)
+    return float(flops[max(int(np.floor((1 - holdout) * len(flops))) - 1, 0)])
+
+
+def log_predictive_density(result, test: Runs) -> np.ndarray:
+    """Log predictive density of each held-out run's ``log y`` under a fit (loss laws).
+
+    ``log( mean over draws of t_nu(log y | log L(x), sigma) )``, one value per run.
+    """
+    from scipy.special import logsumexp
+    from scipy.stats import t as student_t
+
+    raw = {k: v[:, None] for k, v in result.raw().items()}
+    with np.errstate(all="ignore"):
+        loc = np.log(predict(result.law, raw, **covariates(test, result.law)))
+    sigma, nu = result.draws("sigma")[:, None], result.draws("nu")[:, None]
+    lp = student_t.logpdf(np.log(test.y)[None, :], nu, loc=loc, scale=sigma)
+    lp = np.where(np.isfinite(lp), lp, -np.inf)
+    return logsumexp(lp, axis=0) - np.log(lp.shape[0])
+
+
+def compare_laws(runs_by_law: dict[str, Runs], *, cutoff: float | None = None,
+                 settings=None, seed: int = 0) -> dict:
+    """Fit each law on all runs and below a cutoff; rank by PSIS-LOO and leave-future-out.
+
+    Parameters
+    ----------
+    runs_by_law : dict of str to Runs
+        The same runs, read for each law to compare (loss laws only).
+    cutoff : float, optional
+        LFO cutoff in FLOPs (default: :func:`lfo_cutoff` of the first law's runs).
+    settings : forecast.sampling.SamplerSettings, optional
+        Sampler settings of every fit.
+    seed : int
+        Seed of the predictive draws of the LFO scores.
+
+    Returns
+    -------
+    dict
+        ``laws``: one row per law with ``elpd_loo``, ``se``, ``p_loo``, ``rank_loo``,
+        ``weight`` (stacking), ``pareto_k_bad`` (runs with k > 0.7), ``elpd_lfo`` (summed log
+        predictive density of the held-out runs), ``rank_lfo``, ``median_ape`` and
+        ``coverage_90`` of the LFO forecast, ``divergences``; ``chosen`` (best LFO),
+        ``best_loo``, ``cutoff``, ``n_fit``, ``n_test``.
+    """
+    import arviz as az
+
+    from forecast.fitting import fit
+
+    if not runs_by_law:
+        raise InputError("no law to compare; give at least two with --laws")
+    for law in runs_by_law:
+        if LAWS[law].metric != "positive":
+            raise InputError(f"law '{law}' models an accuracy; compare laws of loss only")
+    first = next(iter(runs_by_law.values()))
+    cutoff = lfo_cutoff(first) if cutoff is None else float(cutoff)
+    splits = {law: split_runs(runs, cutoff, law) for law, runs in runs_by_law.items()}
+    rng = np.random.default_rng(seed)
+    fits, rows = {}, {}
+    for law, runs in runs_by_law.items():
+        fits[law] = fit(runs, law, settings=settings)
+        fit_runs, test = splits[law]
+        future = fit(fit_runs, law, settings=settings)
+        mean, pred = model_draws(future, test, rng)
+        s = score(pred, test.y, np.median(mean, axis=0))
+        loo = az.loo(fits[law].idata, pointwise=True)
+        rows[law] = {
+            "law": law, "elpd_loo": float(loo.elpd_loo), "se": float(loo.se),
+            "p_loo": float(loo.p_loo), "pareto_k_bad": int((loo.pareto_k.values > 0.7).sum()),
+            "elpd_lfo": float(log_predictive_density(future, test).sum()),
+            "median_ape": s["median_ape"], "coverage_90": s["coverage"]["90"],
+            "divergences": fits[law].summary["divergences"] + future.summary["divergences"],
+        }
+    if len(fits) > 1:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pandas deprecations inside ArviZ
+            table = az.compare({law: f.idata for law, f in fits.items()}, ic="loo",
+                               method="stacking")
+        for law in fits:
+            rows[law]["rank_loo"] = int(table.loc[law, "rank"]) + 1
+            rows[law]["weight"] = float(table.loc[law, "weight"])
+    else:
+        law = next(iter(fits))
+        rows[law].update(rank_loo=1, weight=1.0)
+    by_lfo = sorted(rows, key=lambda k: -rows[k]["elpd_lfo"])
+    for i, law in enumerate(by_lfo):
+        rows[law]["rank_lfo"] = i + 1
+    fit_runs, test = next(iter(splits.values()))
+    return {"laws": [rows[k] for k in by_lfo], "chosen": by_lfo[0],
+            "best_loo": min(rows, key=lambda k: rows[k]["rank_loo"]),
+            "cutoff": cutoff, "n_fit": len(fit_runs), "n_test": len(test),
+            "y": first.y_name, "source": first.source}
