@@ -274,6 +274,54 @@ def test_cli_missing_corrupt_and_unsupported_fits(tmp_path, saved):
     assert not (chin / "emergence.json").exists()
 
 
+# --- the joint sigmoid link in the model (no sampling) -------------------------------------------
+
+def test_model_with_accuracy_has_the_sigmoid_block():
+    import pymc as pm
+
+    from forecast.model import build_model, model_data, sigmoid_priors
+    from forecast.priors import resolve_priors
+    from forecast.runs import runs_from_frame
+
+    frame, _ = simulate_step_loss("model-acc", n=20)
+    acc = np.linspace(0.05, 0.95, 20)
+    runs = runs_from_frame(frame, y="step_loss")
+    data = model_data(runs, "power", acc=acc)
+    priors = {**resolve_priors("power"), **sigmoid_priors({"floor": {"dist": "Fixed",
+                                                                     "value": 0.1}})}
+    model = build_model(data, "power", priors)
+    assert {"s_scaled", "L0_scaled", "kappa"} <= {v.name for v in model.free_RVs}
+    assert model["acc_obs"].owner.op.name == "beta"
+    np.testing.assert_allclose(model["acc_obs_y"].get_value(), acc)
+    with model:
+        prior = pm.sample_prior_predictive(draws=200, random_seed=1)
+    assert np.all(np.asarray(prior.prior["floor"]) == 0.1)
+    # the prior-predictive accuracy stays above the chance floor on average
+    assert float(np.asarray(prior.prior_predictive["acc_obs"]).mean()) > 0.1
+    from forecast.errors import InputError
+
+    with pytest.raises(InputError, match="floor"):
+        sigmoid_priors({"floor": {"dist": "Normal", "mu": 0.1}})
+
+
+@pytest.mark.parametrize("column, values, message", [
+    ("nope", None, "no column 'nope'"),
+    ("step_acc", 1.5, "accuracy in [0, 1]"),
+    ("step_acc", "x", "every value must be a finite number"),
+])
+def test_fit_acc_bad_column_exits_2_before_sampling(tmp_path, column, values, message):
+    frame, _ = simulate_step_loss("bad-acc", n=10)
+    frame["step_acc"] = "0.5"
+    if values is not None:
+        frame.loc[3, "step_acc"] = str(values)
+    frame.to_csv(tmp_path / "runs.csv", index=False)
+    res = CliRunner().invoke(main, ["fit", str(tmp_path / "runs.csv"), "--y", "step_loss",
+                                    "--acc", column, "--out", str(tmp_path / "out")])
+    assert res.exit_code == 2, res.output
+    assert message in res.output
+    assert not (tmp_path / "out").exists()
+
+
 # --- recovery from sampled fits ------------------------------------------------------------------
 
 def simulate_step_loss(name, E=0.04, alpha=0.3, n=40, noise=0.02):
@@ -334,7 +382,3 @@ def test_joint_sigmoid_fit_through_the_cli(tmp_path):
         truth = truth_log10(E, A, alpha, 1, math.exp(-loss))
         q = row["log10_flops"]
         assert q["q05"] < truth < q["q95"], (row["k"], truth, q)
-    bad = CliRunner().invoke(main, ["fit", str(tmp_path / "runs.csv"), "--y", "step_loss",
-                                    "--acc", "nope", "--out", str(tmp_path / "other")])
-    assert bad.exit_code == 2 and "no column 'nope'" in bad.output
-    assert not (tmp_path / "other").exists()
