@@ -1,0 +1,492 @@
+"""Figures of a fit, its emergence forecast and its backtest: functions that return a Figure.
+
+Every function takes its data first and options by keyword, draws on a new
+:class:`matplotlib.figure.Figure` (no pyplot state, so nothing is shown and nothing leaks between
+calls) and returns it. Artists that tests and readers look up carry a ``gid``: ``runs``,
+``median``, ``mean_50``, ``mean_90``, ``new_50``, ``new_90`` (bands), ``hard_k3``, ``soft_k3``,
+``crossing_k3``, ``coverage_model`` ...
+
+Axes of compute show powers of ten (``10^20``), never an offset; axes of loss show plain numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from forecast.laws import Law, predict
+
+__all__ = ["BAND_LEVELS", "calibration_figure", "emergence_figure", "fit_bands", "fit_figure",
+           "frontier", "marginals_figure", "pair_figure", "rank_figure"]
+
+BAND_LEVELS = {"q05": 0.05, "q25": 0.25, "median": 0.5, "q75": 0.75, "q95": 0.95}
+# Parameters that span decades (raw-unit coefficients, break and mid-point compute): shown as log10.
+LOG_PARAMS = ("A", "B", "Cb", "C50")
+NOISE_PARAMS = ("sigma", "nu", "kappa")
+MEAN_COLOR, NEW_COLOR, DATA_COLOR = "#1f5fa8", "#e08a1e", "#222222"
+_NICE = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0)
+
+
+def _figure(width: float, height: float):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def decade_ticks(ax, axis: str = "x") -> None:
+    """Label a log axis with whole powers of ten (``10^20``), at most about eight of them."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    lo, hi = ax.get_xlim() if axis == "x" else ax.get_ylim()
+    e_lo, e_hi = math.ceil(math.log10(lo) - 1e-9), math.floor(math.log10(hi) + 1e-9)
+    step = max(1, math.ceil((e_hi - e_lo + 1) / 8))
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    target.set_major_locator(FixedLocator([10.0 ** e for e in range(e_lo, e_hi + 1, step)]))
+    target.set_major_formatter(FuncFormatter(lambda v, _: f"$10^{{{round(math.log10(v))}}}$"))
+    target.set_minor_formatter(NullFormatter())
+
+
+def plain_log_ticks(ax, axis: str = "y") -> None:
+    """Label a log axis spanning little range with plain numbers (2, 2.5, 3), not ``2x10^0``."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    lo, hi = ax.get_ylim() if axis == "y" else ax.get_xlim()
+    if hi / lo > 100:
+        decade_ticks(ax, axis)
+        return
+    cands = [m * 10.0 ** e for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)))
+             for m in _NICE]
+    ticks = [t for t in cands if lo <= t <= hi]
+    while len(ticks) > 7:
+        ticks = ticks[::2]
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    target.set_major_locator(FixedLocator(ticks))
+    target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    target.set_minor_formatter(NullFormatter())
+
+
+def _quantile_bands(draws: np.ndarray) -> dict[str, np.ndarray]:
+    qs = np.quantile(draws, list(BAND_LEVELS.values()), axis=0)
+    return dict(zip(BAND_LEVELS, qs, strict=True))
+
+
+def frontier(raw: Mapping[str, np.ndarray], C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Compute-optimal model size and tokens at compute ``C`` under the ``chinchilla`` law.
+
+    Per draw (``raw`` values of shape ``(S, 1)``), minimising ``A N^-alpha + B D^-beta`` subject
+    to ``C = 6 N D`` (Hoffmann et al. 2022, eq. 4; as :func:`forecast.fitting.optimal_allocation`)
+    gives ``N* = G (C/6)^(beta/(alpha+beta))``, ``D* = (C/6)^(alpha/(alpha+beta)) / G`` with
+    ``G = (alpha A / (beta B))^(1/(alpha+beta))``.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        ``N*`` and ``D*``, each of shape ``(S, len(C))``.
+    """
+    a, b = raw["alpha"], raw["beta"]
+    log_g = (np.log(a * raw["A"]) - np.log(b * raw["B"])) / (a + b)
+    log_c6 = np.log(np.asarray(C, dtype=float) / 6.0)[None, :]
+    return np.exp(log_g + log_c6 * b / (a + b)), np.exp(-log_g + log_c6 * a / (a + b))
+
+
+def fit_bands(fit, C: np.ndarray, *, seed: int = 0) -> dict[str, dict[str, np.ndarray]]:
+    """Posterior bands of the law's mean and of a new run's metric at compute ``C``.
+
+    For laws of compute the mean is the law at ``C``; for ``chinchilla`` it is the loss along the
+    compute-optimal frontier (:func:`frontier`: the best model one can train with ``C`` FLOPs).
+    A new run adds the fitted noise: ``mean * exp(sigma t_nu)`` per draw (Student-t in log space),
+    or a Beta draw for accuracy laws (:func:`forecast.backtest.model_draws`).
+
+    Parameters
+    ----------
+    fit : forecast.fitting.Fit
+        The fit.
+    C : numpy.ndarray
+        Compute in FLOPs, shape ``(m,)``.
+    seed : int
+        Seed of the new-run noise.
+
+    Returns
+    -------
+    dict
+        ``{"mean": {...}, "new": {...}}``, each mapping ``q05``, ``q25``, ``median``, ``q75``,
+        ``q95`` to arrays of shape ``(m,)``.
+    """
+    import pandas as pd
+
+    from forecast.backtest import model_draws
+    from forecast.runs import Runs
+
+    C = np.asarray(C, dtype=float)
+    N = D = None
+    if "C" not in fit.law.covariates:
+        N, D = frontier({k: v[:, None] for k, v in fit.raw().items()}, C)
+    grid = Runs("<grid>", pd.DataFrame(), fit.y_name, C, np.empty(0), N, D)
+    mean, new = model_draws(fit, grid, np.random.default_rng(seed))
+    return {"mean": _quantile_bands(mean), "new": _quantile_bands(new)}
+
+
+def pow10(x: float) -> str:
+    """``3e23`` as mathtext ``3×10^23`` (``10^23`` when the mantissa is 1)."""
+    e = math.floor(math.log10(x))
+    m = round(x / 10.0 ** e, 1)
+    if m >= 10:
+        m, e = m / 10, e + 1
+    return f"$10^{{{e}}}$" if m == 1 else f"${m:g}\\times10^{{{e}}}$"
+
+
+def _band(ax, x, lo, hi, *, gid: str, color: str, alpha: float, label: str) -> None:
+    ax.fill_between(x, lo, hi, color=color, alpha=alpha, lw=0, label=label).set_gid(gid)
+
+
+def _human(n: float) -> str:
+    for scale, unit in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if n >= scale:
+            return f"{n / scale:.3g}{unit}"
+    return f"{n:.3g}"
+
+
+def fit_figure(runs, fit, *, budget: float | None = None, seed: int = 0,
+               n_grid: int = 200) -> object:
+    """Draw the fit in log-log axes: runs, posterior median, 50%/90% bands (mean and new run).
+
+    Compute beyond the runs (extrapolation) is shaded; ``budget`` draws a vertical line. For the
+    ``chinchilla`` law the curve is the loss along the compute-optimal frontier (see
+    :func:`fit_bands`), the runs are coloured by model size and thin lines show the law's median
+    for a few fixed model sizes as compute (tokens) grows.
+
+    Parameters
+    ----------
+    runs : forecast.runs.Runs
+        The runs that were fitted (x: ``runs.flops``, y: ``runs.y``).
+    fit : forecast.fitting.Fit
+        The fit.
+    budget : float, optional
+        Compute budget in FLOPs, drawn as a vertical line (and the curve extended to it).
+    seed : int
+        Seed of the new-run noise.
+    n_grid : int
+        Points of the compute grid.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    law: Law = fit.law
+    lo, hi = float(np.min(runs.flops)), float(np.max(runs.flops))
+    top = max(hi * 100.0, (budget or 0.0) * 3.0)
+    C = np.logspace(math.log10(lo) - 0.5, math.log10(top), n_grid)
+    bands = fit_bands(fit, C, seed=seed)
+    fig = _figure(8.5, 5.8)
+    ax = fig.add_subplot()
+    ax.set_xscale("log")
+    unit = law.metric == "unit"
+    if not unit:
+        ax.set_yscale("log")
+    new, mean = bands["new"], bands["mean"]
+    _band(ax, C, new["q05"], new["q95"], gid="new_90", color=NEW_COLOR, alpha=0.15,
+          label="new run, 90%")
+    _band(ax, C, new["q25"], new["q75"], gid="new_50", color=NEW_COLOR, alpha=0.25,
+          label="new run, 50%")
+    _band(ax, C, mean["q05"], mean["q95"], gid="mean_90", color=MEAN_COLOR, alpha=0.25,
+          label="mean, 90%")
+    _band(ax, C, mean["q25"], mean["q75"], gid="mean_50", color=MEAN_COLOR, alpha=0.4,
+          label="mean, 50%")
+    what = "compute-optimal frontier" if law.name == "chinchilla" else "posterior median"
+    ax.plot(C, mean["median"], color=MEAN_COLOR, lw=2, label=what, gid="median")
+    if law.name == "chinchilla":
+        _size_curves(ax, runs, fit, C)
+    else:
+        ax.scatter(runs.flops, runs.y, s=14, color=DATA_COLOR, zorder=5, label="runs",
+                   gid="runs")
+    ax.axvspan(hi, C[-1], color="0.5", alpha=0.12, lw=0, label="extrapolation", gid="extrap")
+    if budget is not None:
+        ax.axvline(budget, color="#b22222", ls="--", lw=1.2, gid="budget",
+                   label=f"budget {pow10(budget)} FLOPs")
+    ax.set_xlim(C[0], C[-1])
+    if not unit:
+        ylo = min(float(np.min(runs.y)), float(np.min(new["q05"])))
+        yhi = max(float(np.max(runs.y)), float(np.max(mean["q95"][C >= lo])))
+        ax.set_ylim(ylo / 1.05, yhi * 1.05)
+        plain_log_ticks(ax, "y")
+    else:
+        ax.set_ylim(-0.02, 1.02)
+    decade_ticks(ax, "x")
+    ax.set_xlabel("training compute (FLOPs)")
+    ax.set_ylabel(fit.y_name)
+    ax.set_title(f"{law.name}: {law.formula}", fontsize=10)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncols=4,
+              frameon=False)
+    return fig
+
+
+def _size_curves(ax, runs, fit, C: np.ndarray) -> None:
+    """Chinchilla: runs coloured by model size, and the median law at a few fixed sizes."""
+    from matplotlib import colormaps
+    from matplotlib.colors import LogNorm
+
+    norm = LogNorm(float(np.min(runs.params)), float(np.max(runs.params)))
+    cmap = colormaps["viridis"]
+    points = ax.scatter(runs.flops, runs.y, s=14, c=runs.params, cmap=cmap, norm=norm,
+                        zorder=5, label="runs (colour: params)", gid="runs")
+    cbar = ax.figure.colorbar(points, ax=ax, pad=0.01)
+    cbar.set_label("model size (parameters)")
+    raw = {k: v[:, None] for k, v in fit.raw().items()}
+    sizes = np.exp(np.linspace(np.log(norm.vmin), np.log(norm.vmax), 4))
+    for i, n in enumerate(sizes):
+        L = np.median(predict(fit.law, raw, N=np.full_like(C, n), D=C / (6.0 * n)), axis=0)
+        ax.plot(C, L, color=cmap(norm(n)), lw=1, alpha=0.9, gid=f"size_{i}",
+                label=f"N = {_human(n)}" if i in (0, len(sizes) - 1) else None)
+
+
+def _param_draws(group, name: str) -> tuple[np.ndarray, str]:
+    x = np.asarray(group[name], dtype=float).reshape(-1)
+    if name in LOG_PARAMS:
+        return np.log10(x), f"log10 {name}"
+    return x, name
+
+
+def _panel_names(fit) -> list[str]:
+    return list(fit.law.params) + [n for n in NOISE_PARAMS if n in fit.idata.posterior]
+
+
+def _grid(n: int, ncols: int, width: float, height: float):
+    nrows = math.ceil(n / ncols)
+    fig = _figure(width, height * nrows)
+    axes = fig.subplots(nrows, ncols, squeeze=False).reshape(-1)
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return fig, axes[:n]
+
+
+def marginals_figure(fit, *, bins: int = 30) -> object:
+    """Posterior marginals (filled) with the prior (outline) of each parameter, in raw units.
+
+    Coefficients that span decades (``A``, ``B``, ``Cb``, ``C50``) are shown as ``log10``. The
+    window is the posterior's central 99% widened by 1.5 times its width each side (or the
+    prior's central 96% if that is narrower): a prior that looks flat there is one the data
+    overruled; a posterior that looks like its prior is one the data did not inform.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from scipy.stats import gaussian_kde
+
+    names = _panel_names(fit)
+    has_prior = "prior" in fit.idata.groups()
+    fig, axes = _grid(len(names), 4, 11.0, 2.4)
+    for ax, name in zip(axes, names, strict=True):
+        post, label = _param_draws(fit.idata.posterior, name)
+        plo, phi = np.quantile(post, [0.005, 0.995])
+        width = max(phi - plo, 1e-12 * max(abs(phi), 1.0))
+        lo, hi = plo - 1.5 * width, phi + 1.5 * width
+        ax.hist(post, bins=np.linspace(plo, phi, bins + 1), density=True, color=MEAN_COLOR,
+                alpha=0.6, label="posterior", gid=f"posterior_{name}")
+        if has_prior and name in fit.idata.prior:
+            prior = _param_draws(fit.idata.prior, name)[0]
+            prior = prior[np.isfinite(prior)]
+            qlo, qhi = np.quantile(prior, [0.02, 0.98])
+            lo, hi = max(lo, min(qlo, plo)), min(hi, max(qhi, phi))
+            x = np.linspace(lo, hi, 200)
+            ax.plot(x, gaussian_kde(prior)(x), color="0.3", lw=1.2, label="prior",
+                    gid=f"prior_{name}")
+        ax.set_xlim(lo, hi)
+        ax.set_title(label, fontsize=10)
+        ax.set_yticks([])
+        ax.tick_params(labelsize=8)
+        ax.xaxis.get_major_formatter().set_useOffset(False)
+    axes[0].legend(fontsize=8)
+    return fig
+
+
+def pair_figure(fit, *, max_points: int = 1000, seed: int = 0) -> object:
+    """Pair plot of the law's parameters: scatter below, histograms on, correlations above.
+
+    Divergent draws are red. Returns a :class:`matplotlib.figure.Figure`.
+    """
+    names = list(fit.law.params)
+    post = fit.idata.posterior
+    cols = [_param_draws(post, n) for n in names]
+    n_draws = cols[0][0].size
+    pick = np.sort(np.random.default_rng(seed).permutation(n_draws)[:max_points])
+    div = np.zeros(n_draws, dtype=bool)
+    if "sample_stats" in fit.idata.groups() and "diverging" in fit.idata.sample_stats:
+        div = np.asarray(fit.idata.sample_stats["diverging"]).reshape(-1)
+    k = len(names)
+    fig = _figure(2.0 * k + 1.0, 2.0 * k + 0.6)
+    axes = fig.subplots(k, k, squeeze=False)
+    for i in range(k):
+        for j in range(k):
+            ax = axes[i, j]
+            xi, xj = cols[i][0], cols[j][0]
+            if i == j:
+                ax.hist(xi, bins=30, color=MEAN_COLOR, alpha=0.7)
+                ax.set_yticks([])
+            elif i > j:
+                ax.scatter(xj[pick], xi[pick], s=3, alpha=0.35, color=MEAN_COLOR, lw=0,
+                           gid=f"pair_{names[j]}_{names[i]}")
+                bad = pick[div[pick]]
+                if bad.size:
+                    ax.scatter(xj[bad], xi[bad], s=6, color="red", lw=0)
+            else:
+                r = float(np.corrcoef(xj, xi)[0, 1])
+                ax.text(0.5, 0.5, f"r = {r:+.2f}", ha="center", va="center",
+                        fontsize=9 + 5 * abs(r), transform=ax.transAxes)
+                ax.set_xticks([])
+                ax.set_yticks([])
+            ax.tick_params(labelsize=7)
+            if i < k - 1:
+                ax.set_xticklabels([])
+            else:
+                ax.set_xlabel(cols[j][1], fontsize=9)
+            if j > 0 and i != j:
+                ax.set_yticklabels([])
+            elif j == 0 and i > 0:
+                ax.set_ylabel(cols[i][1], fontsize=9)
+    return fig
+
+
+def rank_figure(fit) -> object:
+    """Rank plots per chain (ArviZ ``plot_rank``): flat, overlapping bars mean good mixing.
+
+    Returns a :class:`matplotlib.figure.Figure`.
+    """
+    import arviz as az
+
+    names = _panel_names(fit)
+    fig, axes = _grid(len(names), 4, 11.0, 2.2)
+    az.plot_rank(fit.idata, var_names=names, ax=axes, show=False)
+    for ax, name in zip(axes, names, strict=True):
+        ax.set_title(name, fontsize=10)
+        ax.tick_params(labelsize=7)
+        ax.set_xlabel("rank (all chains)", fontsize=8)
+        ax.set_ylabel("chain", fontsize=8)
+    return fig
+
+
+def _q(row: dict, key: str) -> float:
+    v = row["log10_flops"].get(key)
+    return math.inf if v is None else v
+
+
+def emergence_figure(result: Mapping, *, max_curves: int = 12) -> object:
+    """Emergence: the hard metric ``P_k(C)`` beside the soft one, for each k.
+
+    Left: task success ``P_k`` (median and 90% band per k), the threshold, and per k the
+    crossing interval (90% thin, 50% thick, median dot). Right: the soft metric, expected number
+    of correct steps out of k: it rises smoothly and at the same compute for every k.
+
+    Parameters
+    ----------
+    result : mapping
+        The emergence result (``emergence.json``; :func:`forecast.emergence.emergence`).
+    max_curves : int
+        Draw at most this many values of k (evenly picked, always the first and last).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from matplotlib import colormaps
+
+    curves = result["curves"]
+    C = np.power(10.0, np.asarray(curves["log10_flops"]))
+    hard = curves["hard"]
+    if len(hard) > max_curves:
+        idx = np.unique(np.round(np.linspace(0, len(hard) - 1, max_curves)).astype(int))
+        hard = [hard[i] for i in idx]
+    ks = [c["k"] for c in hard]
+    soft = {c["k"]: c for c in curves["soft"]["expected_correct"]}
+    rows = {r["k"]: r for r in result["steps"]}
+    cmap = colormaps["plasma"]
+    color = {k: cmap(0.85 * i / max(len(ks) - 1, 1)) for i, k in enumerate(ks)}
+    tau = float(result["threshold"])
+    fig = _figure(12.0, 4.8)
+    left, right = fig.subplots(1, 2)
+    for c in hard:
+        k = c["k"]
+        left.fill_between(C, c["q05"], c["q95"], color=color[k], alpha=0.15, lw=0)
+        left.plot(C, c["median"], color=color[k], lw=1.8, label=f"k = {k}", gid=f"hard_k{k}")
+        s = soft[k]
+        right.fill_between(C, s["q05"], s["q95"], color=color[k], alpha=0.15, lw=0)
+        right.plot(C, s["median"], color=color[k], lw=1.8, label=f"k = {k}", gid=f"soft_k{k}")
+        row = rows.get(k)
+        if row is None:
+            continue
+        q05, q25, med, q75, q95 = (_q(row, n) for n in ("q05", "q25", "median", "q75", "q95"))
+        edge = math.log10(C[-1])
+        if math.isfinite(q05):
+            left.plot(10.0 ** np.array([q05, min(q95, edge)]), [tau, tau], color=color[k], lw=1,
+                      gid=f"crossing_k{k}")
+        if math.isfinite(q25):
+            left.plot(10.0 ** np.array([q25, min(q75, edge)]), [tau, tau], color=color[k], lw=4,
+                      solid_capstyle="butt")
+        if math.isfinite(med):
+            left.plot([10.0 ** med], [tau], "o", color=color[k], mec="white", ms=6, zorder=6)
+    left.axhline(tau, color="0.3", ls=":", lw=1)
+    left.text(C[0], tau, f" threshold {tau:g}", va="bottom", fontsize=8, color="0.3")
+    budget = result.get("budget")
+    for ax in (left, right):
+        ax.set_xscale("log")
+        ax.set_xlim(C[0], C[-1])
+        decade_ticks(ax, "x")
+        ax.set_xlabel("training compute (FLOPs)")
+        ax.grid(True, alpha=0.3)
+        if budget:
+            ax.axvline(budget, color="#b22222", ls="--", lw=1.2, label="budget")
+    left.set_ylim(-0.02, 1.02)
+    left.set_ylabel("task success $P_k$ (hard: all k steps right)")
+    left.set_title(f"hard metric, link {result['link']}: median, 90% band; "
+                   "crossings 50%/90%", fontsize=10)
+    right.set_ylabel("expected correct steps (soft)")
+    right.set_title("soft metric: expected correct steps of k", fontsize=10)
+    left.legend(fontsize=8, loc="upper left", ncols=2 if len(ks) > 6 else 1)
+    return fig
+
+
+def calibration_figure(results: Sequence[Mapping]) -> object:
+    """Backtest calibration: coverage of the central intervals against their nominal level.
+
+    One line per method (the Bayesian model, the point-fit baseline and, where present, the
+    baseline with resampled residuals) and per cutoff; the diagonal is perfect calibration.
+
+    Parameters
+    ----------
+    results : sequence of mapping
+        Backtest results (:func:`forecast.backtest.backtest`, as ``forecast backtest --json``
+        prints them).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    styles = {"model": (MEAN_COLOR, "o", "Bayesian model"),
+              "baseline": ("0.35", "s", "point fit + bootstrap"),
+              "baseline_noise": ("0.6", "^", "point fit + residuals")}
+    fig = _figure(5.5, 4.6)
+    ax = fig.add_subplot()
+    ax.plot([0, 100], [0, 100], color="0.6", ls=":", lw=1, label="perfect calibration")
+    for i, res in enumerate(results):
+        for key, (color, marker, label) in styles.items():
+            if key not in res:
+                continue
+            cov = res[key]["coverage"]
+            levels = sorted(cov, key=float)
+            cut = f" (cutoff {pow10(res['cutoff'])})" if len(results) > 1 else ""
+            ax.plot([float(lv) for lv in levels], [100 * cov[lv] for lv in levels],
+                    marker=marker, color=color, alpha=1.0 - 0.5 * i / max(len(results), 1),
+                    label=label + cut, gid=f"coverage_{key}_{i}")
+    ax.set_xlim(40, 100)
+    ax.set_ylim(0, 102)
+    ax.set_xlabel("nominal interval (%)")
+    ax.set_ylabel("held-out runs inside (%)")
+    n_test = results[0].get("n_test") if results else None
+    ax.set_title(f"backtest calibration ({n_test} held-out runs)" if n_test else
+                 "backtest calibration", fontsize=10)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    return fig
