@@ -29,7 +29,8 @@ from forecast.errors import InputError
 from forecast.laws import get_law, predict
 from forecast.runs import Runs
 
-__all__ = ["LEVELS", "backtest", "crps", "model_draws", "score", "split_runs", "sweep"]
+__all__ = ["LEVELS", "backtest", "crossing_scores", "crps", "model_draws", "observed_crossing",
+           "require_exact", "score", "split_runs", "sweep"]
 
 LEVELS = (50, 80, 90, 95)
 
@@ -156,8 +157,74 @@ def _per_run(test: Runs, mean: np.ndarray, pred: np.ndarray, base_point: np.ndar
             for i in range(len(test))]
 
 
+def observed_crossing(flops: np.ndarray, success: np.ndarray, threshold: float) -> float | None:
+    """``log10`` compute at which an observed success first reaches ``threshold``.
+
+    Rows are sorted by compute; the crossing is interpolated linearly in ``log10 C`` between the
+    last row below the threshold and the first at or above it (the first row's compute if that
+    one is already there). ``None`` if no row reaches it.
+    """
+    order = np.argsort(flops, kind="stable")
+    x, s = np.log10(np.asarray(flops, dtype=float)[order]), np.asarray(success, float)[order]
+    hit = np.flatnonzero(s >= threshold)
+    if hit.size == 0:
+        return None
+    i = int(hit[0])
+    if i == 0:
+        return float(x[0])
+    x0, x1, s0, s1 = x[i - 1], x[i], s[i - 1], s[i]
+    return float(x0 + (threshold - s0) / (s1 - s0) * (x1 - x0)) if s1 > s0 else float(x1)
+
+
+def require_exact(runs: Runs, ks: Sequence[int]) -> None:
+    """Check that ``runs`` has a numeric column ``exact_k{k}`` for every k (else InputError)."""
+    for k in ks:
+        col = f"exact_k{k}"
+        if col not in runs.frame:
+            raise InputError(f"{runs.source}: no column {col} for the crossing backtest of "
+                             f"--steps {k}; the harness writes exact_k1 .. exact_kK")
+        values = np.asarray(runs.frame[col].astype(float), dtype=float)
+        if not np.all(np.isfinite(values)):
+            raise InputError(f"{runs.source}: column {col} has empty or non-numeric values")
+
+
+def crossing_scores(result, runs: Runs, ks: Sequence[int], cutoff: float, *,
+                    threshold: float = 0.5, link: str | None = None) -> list[dict]:
+    """Score the forecast crossing of each k-step task against the one observed in ``runs``.
+
+    The forecast is :func:`forecast.emergence.emergence` of the fit (runs at or below the
+    cutoff); the observation is :func:`observed_crossing` of the column ``exact_k{k}`` over all
+    runs. ``error_decades`` is the forecast median minus the observed ``log10 C``; ``inside_90``
+    whether the observation lies in the forecast's 90% interval; ``observed_above_cutoff``
+    whether the crossing was beyond the fitted runs (a true forecast) or already in them.
+
+    Raises
+    ------
+    InputError
+        If a column ``exact_k{k}`` is missing or not numeric.
+    """
+    from forecast.emergence import emergence, step_success
+
+    require_exact(runs, ks)
+    forecast = emergence(step_success(result, link), ks, threshold=threshold)
+    out = []
+    for row in forecast["steps"]:
+        k = row["k"]
+        values = np.asarray(runs.frame[f"exact_k{k}"].astype(float), dtype=float)
+        obs = observed_crossing(runs.flops, values, threshold)
+        q = row["log10_flops"]
+        err = None if obs is None or q["median"] is None else q["median"] - obs
+        inside = (obs is not None and q["q05"] is not None
+                  and q["q05"] <= obs <= (np.inf if q["q95"] is None else q["q95"]))
+        out.append({"k": k, "observed_log10_flops": obs, "forecast": q,
+                    "p_never": row["p_never"], "error_decades": err, "inside_90": bool(inside),
+                    "observed_above_cutoff": bool(obs is not None and obs > np.log10(cutoff))})
+    return out
+
+
 def backtest(runs: Runs, law: str, cutoff: float, *, settings=None, priors: dict | None = None,
-             n_boot: int = 200, seed: int = 0) -> dict:
+             n_boot: int = 200, seed: int = 0, steps: Sequence[int] = (),
+             threshold: float = 0.5) -> dict:
     """Fit the model and the baseline below ``cutoff`` and score both on the runs above it.
 
     Parameters
@@ -176,6 +243,11 @@ def backtest(runs: Runs, law: str, cutoff: float, *, settings=None, priors: dict
         Bootstrap resamples of the baseline.
     seed : int
         Seed of the predictive noise and of the bootstrap.
+    steps : sequence of int
+        Chain lengths k for the crossing backtest (needs columns ``exact_k{k}`` and a fit of a
+        per-step loss, e.g. ``step_loss``); empty for none.
+    threshold : float
+        Success level of the crossing backtest.
 
     Returns
     -------
@@ -184,7 +256,8 @@ def backtest(runs: Runs, law: str, cutoff: float, *, settings=None, priors: dict
         :func:`score`), ``baseline_noise``, the fit's ``params`` (median, q05, q95), ``noise``
         (median sigma and nu), ``baseline_params``, ``seconds`` (fit and baseline),
         ``divergences`` and ``warnings``, and ``runs`` (per held-out run: observed, model median
-        and 90% interval, baseline).
+        and 90% interval, baseline); with ``steps``, ``crossing`` (see
+        :func:`crossing_scores`).
 
     Raises
     ------
@@ -194,6 +267,7 @@ def backtest(runs: Runs, law: str, cutoff: float, *, settings=None, priors: dict
     from forecast.fitting import fit
 
     fit_runs, test = split_runs(runs, cutoff, law)
+    require_exact(runs, steps)
     t0 = time.perf_counter()
     result = fit(fit_runs, law, priors=priors, settings=settings)
     t1 = time.perf_counter()
@@ -204,7 +278,7 @@ def backtest(runs: Runs, law: str, cutoff: float, *, settings=None, priors: dict
     noise = [n for n in ("sigma", "nu") if n in result.idata.posterior]
     base_point = base.predict(test)
     base_draws = base.draws(test)
-    return {
+    out = {
         "cutoff": float(cutoff), "law": law, "y": runs.y_name, "source": runs.source,
         "n_fit": len(fit_runs), "n_test": len(test),
         "model": score(pred, test.y, np.median(mean, axis=0)),
@@ -219,6 +293,10 @@ def backtest(runs: Runs, law: str, cutoff: float, *, settings=None, priors: dict
         "warnings": result.summary["warnings"],
         "runs": _per_run(test, mean, pred, base_point, base_draws),
     }
+    if steps:
+        out["threshold"] = threshold
+        out["crossing"] = crossing_scores(result, runs, steps, cutoff, threshold=threshold)
+    return out
 
 
 def sweep(runs: Runs, law: str, cutoffs: Sequence[float], **kwargs) -> list[dict]:

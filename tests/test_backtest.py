@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from conftest import named_rng
 from scipy.stats import norm
 
-from forecast.backtest import crps, model_draws, score, split_runs
+from forecast.backtest import crps, model_draws, observed_crossing, score, split_runs
 from forecast.cli import main
 from forecast.errors import InputError
 from forecast.fitting import Fit
@@ -142,3 +142,48 @@ def test_cli_backtest_on_synthetic_power(fixtures_dir):
     assert out["model"]["median_ape"] < 4.0
     assert out["model"]["coverage"]["95"] >= 0.75
     assert len(out["runs"]) == out["n_test"]
+
+
+def test_observed_crossing_interpolates_in_log_compute():
+    flops = np.array([1e20, 1e18, 1e19, 1e21])  # unsorted on purpose
+    success = np.array([0.6, 0.1, 0.3, 0.9])
+    # between 1e19 (0.3) and 1e20 (0.6): 0.5 is 2/3 of the way -> 19.667
+    assert observed_crossing(flops, success, 0.5) == pytest.approx(19 + 2 / 3)
+    assert observed_crossing(flops, success, 0.05) == pytest.approx(18.0)
+    assert observed_crossing(flops, success, 0.95) is None
+
+
+def step_frame(n=40, seed="crossing"):
+    """Per-step loss L = A C^-alpha (E = 0) and exact match exp(-k L), slightly noisy."""
+    rng = named_rng(seed)
+    flops = np.logspace(17, 21, n)
+    step_loss = 0.5 * (flops / 1e19) ** -0.4 * np.exp(rng.normal(0, 0.02, n))
+    cols = {f"exact_k{k}": np.exp(-k * 0.5 * (flops / 1e19) ** -0.4) for k in (1, 2, 4)}
+    return pd.DataFrame({"flops": flops, "loss": step_loss, "step_loss": step_loss, **cols})
+
+
+def test_cli_crossing_needs_exact_columns(tmp_path):
+    path = tmp_path / "runs.csv"
+    step_frame().drop(columns="exact_k4").to_csv(path, index=False)
+    result = invoke([str(path), "--cutoff", "1e19", "--y", "step_loss", "--steps", "1,4"])
+    assert result.exit_code == 2 and "no column exact_k4" in result.output
+
+
+@pytest.mark.slow
+def test_crossing_backtest_recovers_the_true_crossings(tmp_path):
+    path = tmp_path / "runs.csv"
+    step_frame().to_csv(path, index=False)
+    result = invoke([str(path), "--cutoff", "1e19", "--y", "step_loss", "--steps", "1,2,4",
+                     "--draws", "300", "--tune", "300", "--chains", "2", "--boot", "20",
+                     "--law", "pure", "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output[result.output.index("{"):])
+    rows = {c["k"]: c for c in out["crossing"]}
+    assert set(rows) == {1, 2, 4}
+    for k, c in rows.items():
+        # closed form: exp(-k 0.5 x^-0.4) = 0.5  <=>  x = (ln 2 / (0.5 k))^(-1/0.4)
+        truth = 19 + np.log10((np.log(2) / (0.5 * k)) ** (-1 / 0.4))
+        assert c["observed_log10_flops"] == pytest.approx(truth, abs=0.05)
+        assert abs(c["error_decades"]) < 0.3, c
+        assert c["inside_90"], c
+    assert rows[4]["observed_above_cutoff"] and not rows[1]["observed_above_cutoff"]
