@@ -19,3 +19,13 @@ class FitError(ForecastError, RuntimeError):
     """The work itself failed, e.g. sampling could not start (exit 1)."""
 
     exit_code = 1
+
+
+class Interrupted(BaseException):
+    """The user interrupted the work (Ctrl-C); nothing was written (exit 130).
+
+    A ``BaseException``, like ``KeyboardInterrupt``, so that no ``except Exception`` in a library
+    swallows it; unlike ``KeyboardInterrupt``, PyMC's sampler does not catch it either.
+    """
+
+    exit_code = 130

@@ -7,8 +7,11 @@ the posterior in raw units added, and the summary of DESIGN.md section 3). :meth
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import signal
+import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from forecast import __version__
-from forecast.errors import InputError
+from forecast.errors import InputError, Interrupted
 from forecast.laws import LAWS, Law, get_law, to_raw
 from forecast.outputs import atomic_write, write_json
 from forecast.runs import Runs
@@ -104,6 +107,34 @@ def optimal_allocation(fit: Fit, budget: float) -> dict:
             "tokens_per_param": _quantiles(d_opt / n_opt), "loss": _quantiles(loss)}
 
 
+def _against_bounds(idata, priors: dict) -> list[str]:
+    """Warn when the posterior piles up against a bound of its prior."""
+    post = idata.posterior
+    out = []
+    if "E_scaled" in post:
+        at_zero = float((np.asarray(post["E_scaled"]) < 0.02).mean())
+        if at_zero > 0.2:
+            out.append(
+                f"E piles up at 0 ({at_zero:.0%} of draws below 2% of the typical metric): the "
+                "runs show no floor, so E is set by its prior and so is every forecast far "
+                "beyond the data; try --law pure, add larger runs, or give E a prior"
+            )
+    for name, spec in priors.items():
+        if spec.get("dist") != "Uniform" or name not in post:
+            continue
+        x = np.asarray(post[name]).reshape(-1)
+        width = spec["upper"] - spec["lower"]
+        near = float(((x - spec["lower"] < 0.01 * width) | (spec["upper"] - x < 0.01 * width))
+                     .mean())
+        if near > 0.1:
+            out.append(
+                f"{name} piles up against a bound of its Uniform({spec['lower']:g}, "
+                f"{spec['upper']:g}) prior ({near:.0%} of draws within 1% of it): the prior, "
+                "not the data, sets it; widen the prior"
+            )
+    return out
+
+
 def _diagnostics(idata, law: Law, extra: tuple[str, ...] = ()) -> tuple[dict, int, list[str]]:
     import arviz as az
 
@@ -164,6 +195,27 @@ def _add_link_raw(group, y0: float) -> None:
         group["L0"] = group["L0_scaled"] * y0
 
 
+@contextlib.contextmanager
+def _interrupt_cleanly():
+    """Turn Ctrl-C into :class:`Interrupted`, which the sampler cannot swallow.
+
+    PyMC catches ``KeyboardInterrupt`` inside each chain and goes on with the next one, then
+    returns the partial draws; raising our own exception from the handler stops the whole fit
+    before anything is written.
+    """
+    def handler(signum, frame):
+        raise Interrupted("interrupted; nothing was written, the previous fit (if any) is intact")
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def fit(runs: Runs, law: str = "power", *, priors: dict | None = None,
         settings: SamplerSettings | None = None, priors_source: str = "priors",
         acc: str | None = None) -> Fit:
@@ -212,7 +264,8 @@ def fit(runs: Runs, law: str = "power", *, priors: dict | None = None,
     if acc:
         resolved.update(sigmoid_priors(link_user, priors_source))
     model = build_model(data, spec, resolved)
-    idata = sample(model, settings)
+    with _interrupt_cleanly():
+        idata = sample(model, settings)
     _add_raw(idata.posterior, spec, data.refs)
     _add_raw(idata.prior, spec, data.refs)
     _add_link_raw(idata.posterior, data.refs["y"])
@@ -225,6 +278,7 @@ def fit(runs: Runs, law: str = "power", *, priors: dict | None = None,
     })
     link = ("s", "L0") + (() if resolved.get("floor", {}).get("dist") == "Fixed" else ("floor",))
     params, divergences, problems = _diagnostics(idata, spec, link if acc else ())
+    problems += _against_bounds(idata, resolved)
     summary = {
         "law": spec.name, "formula": spec.formula, "y": runs.y_name, "n_runs": len(runs),
         "source": runs.source, "input_sha256": runs.sha256,

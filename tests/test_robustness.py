@@ -1,0 +1,91 @@
+"""Determinism, strict mode, interrupted runs, and nothing unsafe."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from forecast.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def fit_args(fixtures_dir, out, *extra):
+    return ["fit", str(fixtures_dir / "synthetic_power.csv"), "--out", str(out), *extra]
+
+
+@pytest.mark.slow
+def test_same_seed_gives_byte_identical_summary(tmp_path, fixtures_dir):
+    quick = ["--draws", "100", "--tune", "100", "--chains", "2", "--seed", "11"]
+    for name in ("a", "b"):
+        result = CliRunner().invoke(main, fit_args(fixtures_dir, tmp_path / name, *quick))
+        assert result.exit_code == 0, result.output
+    assert (tmp_path / "a" / "summary.json").read_bytes() == \
+        (tmp_path / "b" / "summary.json").read_bytes()
+
+
+@pytest.mark.slow
+def test_strict_turns_sampler_warnings_into_exit_1(tmp_path, fixtures_dir):
+    out = tmp_path / "o"
+    tiny = ["--draws", "10", "--tune", "10", "--chains", "2", "--strict"]
+    result = CliRunner().invoke(main, fit_args(fixtures_dir, out, *tiny))
+    assert result.exit_code == 1, result.output
+    assert "bulk ESS below" in result.output
+    assert "--strict" in result.output
+    assert (out / "summary.json").exists()
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_a_fit_leaves_the_previous_fit_intact(tmp_path, fixtures_dir):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "fit.nc").write_bytes(b"previous fit")
+    (out / "summary.json").write_text('{"previous": true}\n')
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "forecast", *fit_args(fixtures_dir, out, "--draws", "200000")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT,
+    )
+    # interrupt once sampling has started (PyMC logs the sampler), or after 60 s at the latest
+    seen = []
+    reader = threading.Thread(target=lambda: seen.extend(iter(proc.stdout.readline, b"")),
+                              daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any(b"NUTS" in line for line in seen):
+        time.sleep(0.2)
+    time.sleep(2)
+    assert proc.poll() is None, "the fit ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=60)
+    reader.join(timeout=10)
+    output = b"".join(seen)
+    assert proc.returncode == 130, output
+    assert b"interrupted; nothing was written" in output
+    assert b"Traceback" not in output
+    assert (out / "fit.nc").read_bytes() == b"previous fit"
+    assert (out / "summary.json").read_text() == '{"previous": true}\n'
+    assert sorted(p.name for p in out.iterdir()) == ["fit.nc", "summary.json"]
+
+
+def test_no_pickle_and_no_unsafe_torch_load():
+    for path in (ROOT / "forecast").rglob("*.py"):
+        text = path.read_text()
+        assert not re.search(r"^\s*import pickle|^\s*from pickle|cloudpickle", text, re.M), path
+        for call in re.findall(r"torch\.load\([^)]*\)", text):
+            assert "weights_only=True" in call, (path, call)
+
+
+def test_version_and_help_through_python_m():
+    version = subprocess.run([sys.executable, "-m", "forecast", "--version"], cwd=ROOT,
+                             capture_output=True, text=True, env={**os.environ})
+    assert version.returncode == 0
+    assert re.fullmatch(r"forecast, version \d+\.\d+\.\d+\n", version.stdout)
+    short = CliRunner().invoke(main, ["-h"])
+    assert short.exit_code == 0 and "fit" in short.output
