@@ -111,8 +111,10 @@ def _print_fit_table(summary: dict, out: str) -> None:
 @click.option("--budget", type=float, default=None, metavar="FLOPS",
               help="With --law chinchilla: compute-optimal N*, D* and D*/N* at this budget.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary JSON instead of a table.")
+@click.option("--report", "with_report", is_flag=True,
+              help="Also write OUT/report.html and OUT/figures/ (as `forecast report OUT`).")
 def fit_cmd(runs_csv, law, y_col, acc, out, priors_path, draws, tune, chains, seed, budget,
-            as_json):
+            as_json, with_report):
     """Fit a scaling law to RUNS.csv and write OUT/fit.nc and OUT/summary.json."""
     from forecast.errors import InputError
     from forecast.outputs import check_out_dir
@@ -138,6 +140,10 @@ def fit_cmd(runs_csv, law, y_col, acc, out, priors_path, draws, tune, chains, se
     if budget is not None:
         result.summary["allocation"] = optimal_allocation(result, budget)
     result.save(out)
+    if with_report:
+        from forecast.report import make_report
+
+        click.echo(f"wrote {make_report(out, fit=result, budget=budget)}", err=True)
     for line in result.summary["warnings"][len(runs.warnings):]:
         warn(line)
     if as_json:
@@ -250,3 +256,25 @@ def emergence_cmd(fit_dirs, steps_text, threshold, link, from_k, phi, allow_erro
         click.echo(json.dumps({**brief, "emergence_json": str(path)}, indent=2, sort_keys=True))
     else:
         _print_emergence(result, out)
+
+# --- forecast report (issue 5) ------------------------------------------------------------------
+@main.command("report", context_settings=CONTEXT)
+@click.argument("fit_dir", metavar="[DIR]", default="forecast-out", type=click.Path())
+@click.option("--budget", type=float, default=None, metavar="FLOPS",
+              help="Compute budget to mark on the fit (default: the fit's or emergence's).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed of the new-run bands' noise and of the pair plot's thinning.")
+def report_cmd(fit_dir, budget, seed):
+    """Write DIR/report.html (self-contained) and DIR/figures/*.png for the fit in DIR.
+
+    Adds the emergence forecast, backtest calibration and law comparison when DIR holds
+    emergence.json, backtest.json (`forecast backtest --json` output) or compare.json.
+    """
+    from forecast.errors import InputError
+
+    if budget is not None and not (0.0 < budget < float("inf")):
+        raise InputError(f"--budget {budget}: must be a positive number of FLOPs, e.g. 1e24")
+    from forecast.report import make_report
+
+    path = make_report(fit_dir, budget=budget, seed=seed)
+    click.echo(f"wrote {path} and {path.parent / 'figures'}/*.png")

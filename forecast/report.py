@@ -1,0 +1,455 @@
+"""The report of a fit: one self-contained HTML file and its figures as PNG files.
+
+:func:`make_report` reads a fit folder (``fit.nc`` and ``summary.json`` from ``forecast fit``,
+and where present ``emergence.json`` from ``forecast emergence``, ``backtest.json`` as
+``forecast backtest --json`` prints it, ``compare.json`` from a law comparison), draws the
+figures of :mod:`forecast.figures`, writes them to ``DIR/figures/*.png`` and embeds the same
+bytes as base64 in ``DIR/report.html``, with the tables: data, posterior summary and diagnostics,
+crossings, backtest, law comparison. Nothing in the page needs the network.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from forecast import __version__
+from forecast.errors import InputError
+from forecast.outputs import atomic_write
+
+__all__ = ["Figure", "fit_runs", "make_report", "read_extra", "render_html"]
+
+NOISE = ("sigma", "nu", "kappa")
+
+
+@dataclass
+class Figure:
+    """A rendered figure of the report: its file stem, title, caption and PNG bytes."""
+
+    name: str
+    title: str
+    caption: str
+    png: bytes
+
+
+def fit_runs(fit):
+    """Return the runs of a fit: its source CSV if unchanged, else rebuilt from ``fit.nc``.
+
+    Returns
+    -------
+    (forecast.runs.Runs, str)
+        The runs and a note on where they came from (empty when read from the source CSV).
+    """
+    import pandas as pd
+
+    from forecast.runs import Runs, read_runs
+
+    attrs = fit.idata.attrs
+    source = Path(str(attrs.get("source", "")))
+    if source.is_file():
+        try:
+            runs = read_runs(source, y=fit.y_name, law=fit.law.name)
+        except InputError:
+            runs = None
+        if runs is not None and runs.sha256 == attrs.get("input_sha256"):
+            return runs, ""
+    data = fit.idata.constant_data
+    cov = {k: np.asarray(data[f"x_{k}"], dtype=float) * fit.refs[k]
+           for k in fit.law.covariates}
+    obs = np.asarray(fit.idata.observed_data["obs"], dtype=float)
+    y = obs if fit.law.metric == "unit" else np.exp(obs) * fit.refs["y"]
+    flops = cov["C"] if "C" in cov else 6.0 * cov["N"] * cov["D"]
+    frame = pd.DataFrame({"flops": flops, fit.y_name: y})
+    note = (f"The runs were rebuilt from fit.nc: {source} is missing or changed since the fit"
+            + (" (compute taken as 6 N D)." if "C" not in cov else "."))
+    return Runs(str(source), frame, fit.y_name, flops, y, cov.get("N"), cov.get("D")), note
+
+
+def read_extra(folder: str | Path, name: str):
+    """Read ``folder/name`` (JSON) if it exists; ``None`` if not.
+
+    Raises
+    ------
+    InputError
+        If the file exists but is not valid JSON.
+    """
+    path = Path(folder) / name
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path}: cannot be read as JSON ({type(exc).__name__}); remake it or "
+                         "move it away") from None
+
+
+def _png(fig, dpi: int) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+def _figures(fit, runs, extras: dict, budget: float | None, seed: int, dpi: int):
+    from forecast import figures as F
+
+    law = fit.law
+    curve = ("the loss along the compute-optimal frontier (for each compute, the best split "
+             "into parameters and tokens, per posterior draw, Hoffmann et al. eq. 4); thin "
+             "lines: the median law for four fixed model sizes as tokens grow, runs coloured "
+             "by model size" if law.name == "chinchilla" else "the posterior median of the law")
+    specs = [
+        ("fit", "The fit", F.fit_figure(runs, fit, budget=budget, seed=seed),
+         f"Runs (dots) and {curve}. Blue bands: 50% and 90% intervals of the law's mean; "
+         "orange bands: the same for a new run (the mean times the fitted Student-t noise in "
+         "log space). Grey: compute beyond the largest run (extrapolation)."),
+        ("marginals", "Posterior against prior", F.marginals_figure(fit),
+         "Filled: posterior; outline: prior. Where the prior looks flat the data decided; "
+         "where the two agree the data taught little. A and B are shown as log10."),
+        ("pairs", "Parameter correlations", F.pair_figure(fit, seed=seed),
+         "Posterior draws of each pair (red: divergent transitions) and their correlation r. "
+         "E, A and alpha trade off against each other, and extrapolations inherit that. A "
+         "correlation near 1 between log10 A and alpha (or log10 B and beta) comes from the "
+         "raw units, not the data: A = A_ref X0^alpha, where A_ref, the term's size at the "
+         "data's reference scale X0 (the geometric mean of C, or N, or D), is what the data "
+         "pin down."),
+        ("ranks", "Rank plots", F.rank_figure(fit),
+         "Ranks of each chain's draws among all draws: flat bars near the dashed line mean "
+         "the chains sampled the same distribution."),
+    ]
+    if extras.get("emergence"):
+        em = extras["emergence"]
+        specs.append(("emergence", "Emergence", F.emergence_figure(em),
+                      f"Left: task success P_k (all k steps right), median and 90% band; at the "
+                      f"threshold {em['threshold']:g}, the crossing compute's 50% (thick) and "
+                      "90% (thin) intervals and median (dot). Right: the soft metric, expected "
+                      "correct steps, for the same k: it rises smoothly and at the same compute "
+                      "for every k. Composing steps shifts the hard curve right; it does not "
+                      "steepen it."))
+    if extras.get("backtest"):
+        specs.append(("calibration", "Backtest calibration",
+                      F.calibration_figure(extras["backtest"]),
+                      "Share of held-out runs inside each central predictive interval, against "
+                      "its nominal level; on the diagonal the intervals are calibrated, below it "
+                      "they are too narrow."))
+    return [Figure(name, title, caption, _png(fig, dpi)) for name, title, fig, caption in specs]
+
+
+def _num(x) -> str:
+    """Format a number for a table cell: 4 significant digits, ``m×10^e`` outside 1e-3 .. 1e5."""
+    if x is None:
+        return "&ndash;"
+    x = float(x)
+    if not math.isfinite(x):
+        return html.escape(str(x))
+    if x == 0 or 1e-3 <= abs(x) < 1e5:
+        return f"{x:.4g}"
+    e = math.floor(math.log10(abs(x)))
+    m = x / 10.0 ** e
+    if round(abs(m), 3) >= 10:
+        m, e = m / 10, e + 1
+    return f"{m:.3g}&times;10<sup>{e}</sup>"
+
+
+def _fixed(x, digits: int) -> str:
+    return "&ndash;" if x is None else f"{float(x):.{digits}f}"
+
+
+def _allocation_table(alloc: dict) -> str:
+    rows = [[label, _num(alloc[key]["median"]), _num(alloc[key]["q05"]), _num(alloc[key]["q95"])]
+            for key, label in (("params", "parameters N*"), ("tokens", "tokens D*"),
+                               ("tokens_per_param", "tokens per parameter"),
+                               ("loss", "loss at the optimum"))]
+    return _table(["at " + _num(alloc["budget"]) + " FLOPs", "median", "5%", "95%"], rows, "num")
+
+
+def _table(head: list[str] | None, rows: list[list[str]], cls: str = "") -> str:
+    th = "" if head is None else ("<thead><tr>" + "".join(f"<th>{h}</th>" for h in head)
+                                  + "</tr></thead>")
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    return f'<table class="{cls}">{th}<tbody>{body}</tbody></table>'
+
+
+def _range(a) -> str:
+    return f"{_num(np.min(a))} .. {_num(np.max(a))}"
+
+
+def _data_table(fit, runs, summary: dict) -> str:
+    e = html.escape
+    sampler = summary.get("sampler") or json.loads(fit.idata.attrs.get("sampler", "{}"))
+    rows = [["source", f"<code>{e(str(runs.source))}</code>"],
+            ["runs", str(len(runs))],
+            ["metric", f"<code>{e(fit.y_name)}</code>, {_range(runs.y)}"],
+            ["compute (FLOPs)", _range(runs.flops)]]
+    if runs.params is not None:
+        rows.append(["parameters N", _range(runs.params)])
+    if runs.tokens is not None:
+        rows.append(["tokens D", _range(runs.tokens)])
+    rows.append(["law", f"{e(fit.law.name)}: <code>{e(fit.law.formula)}</code>"])
+    rows.append(["sampler", e(", ".join(f"{k} {v}" for k, v in sorted(sampler.items())))])
+    return _table(None, rows, "kv")
+
+
+def _diagnostics(fit, summary: dict) -> tuple[dict, int, list[str]]:
+    from forecast.fitting import _diagnostics as diagnose
+
+    extra = tuple(n for n in summary.get("params", {}) if n not in fit.law.params)
+    extra += tuple(n for n in NOISE if n in fit.idata.posterior)
+    params, divergences, problems = diagnose(fit.idata, fit.law, extra)
+    if summary:
+        return params, summary.get("divergences", divergences), summary.get("warnings", problems)
+    return params, divergences, problems
+
+
+def _posterior_table(params: dict) -> str:
+    from forecast.fitting import ESS_MIN, RHAT_MAX
+
+    rows = []
+    for name, p in params.items():
+        bad_r = (p["r_hat"] or math.inf) > RHAT_MAX
+        bad_e = (p["ess_bulk"] or 0.0) < ESS_MIN
+        rows.append([f"<b>{html.escape(name)}</b>", _num(p["median"]), _num(p["q05"]),
+                     _num(p["q95"]),
+                     f'<span class="{"bad" if bad_r else "ok"}">{_fixed(p["r_hat"], 3)}</span>',
+                     f'<span class="{"bad" if bad_e else "ok"}">{_fixed(p["ess_bulk"], 0)}</span>',
+                     _fixed(p["ess_tail"], 0)])
+    return _table(["parameter", "median", "5%", "95%", "R-hat", "ESS bulk", "ESS tail"], rows,
+                  "num")
+
+
+def _crossing_table(em: dict) -> str:
+    budget = em.get("budget") is not None
+    head = ["k", "median", "5%", "25%", "75%", "95%", "P(never)"]
+    head += ["P(by budget)"] if budget else []
+    head += ["10&ndash;90% rise, hard", "soft"]
+    rows = []
+    for r in em["steps"]:
+        q = r["log10_flops"]
+        row = [str(r["k"])] + [_num(q.get(n)) if q.get(n) is not None else "never"
+                               for n in ("median", "q05", "q25", "q75", "q95")]
+        row.append(f"{r['p_never']:.3f}")
+        if budget:
+            row.append(f"{r['p_by_budget']:.3f}")
+        w = r.get("width_decades", {})
+        row += [_num(w.get(kind, {}).get("median")) for kind in ("hard", "soft")]
+        rows.append(row)
+    return _table(head, rows, "num")
+
+
+def _backtest_table(results: list[dict]) -> str:
+    labels = {"model": "Bayesian model", "baseline": "point fit + bootstrap",
+              "baseline_noise": "point fit + residuals"}
+    rows = []
+    for r in results:
+        for key, label in labels.items():
+            if key not in r:
+                continue
+            s = r[key]
+            cov = [f"{100 * s['coverage'][lv]:.0f}%" for lv in sorted(s["coverage"], key=float)]
+            rows.append([_num(r["cutoff"]), f"{r.get('n_fit', '')} / {r.get('n_test', '')}",
+                         label, f"{s['median_ape']:.2f}%", *cov, _num(s.get("crps"))])
+    levels = sorted(results[0]["model"]["coverage"], key=float)
+    return _table(["cutoff (FLOPs)", "fit / held out", "method", "median APE",
+                   *[f"{lv}% covers" for lv in levels], "CRPS"], rows, "num")
+
+
+def _records(obj) -> list[dict]:
+    """Rows of a comparison file: a list of dicts, or a dict of dicts keyed by law."""
+    if isinstance(obj, dict):
+        for key in ("laws", "ranking", "rows", "table"):
+            if key in obj:
+                return _records(obj[key])
+        if obj and all(isinstance(v, dict) for v in obj.values()):
+            return [{"law": k, **v} for k, v in obj.items()]
+    if isinstance(obj, list) and all(isinstance(r, dict) for r in obj):
+        return obj
+    return []
+
+
+def _compare_table(obj) -> str:
+    rows = _records(obj)
+    cols = [c for c in dict.fromkeys(k for r in rows for k in r)
+            if all(isinstance(r.get(c), (str, int, float, bool, type(None))) for r in rows)]
+    if not rows or not cols:
+        return "<p>compare.json holds no table of laws.</p>"
+
+    def cell(v):
+        return _num(v) if isinstance(v, (int, float)) and not isinstance(v, bool) \
+            else html.escape(str(v))
+
+    return _table([html.escape(c) for c in cols], [[cell(r.get(c)) for c in cols] for r in rows],
+                  "num")
+
+
+CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1100px;
+margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
+h1{font-size:1.6em;margin-bottom:.2em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;
+margin-top:1.6em}.sub{color:#666;margin-top:0}
+table{border-collapse:collapse;margin:.6em 0 1em}th,td{padding:.25em .7em;
+border-bottom:1px solid #e4e4e4}th{background:#f4f6f8;text-align:left}
+table.num td{text-align:right}table.num td:first-child{text-align:left}
+table.kv td:first-child{color:#555}
+figure{margin:1em 0 2em}figure img{max-width:100%;height:auto;border:1px solid #eee}
+#fig-pairs img{max-width:820px}
+figcaption{color:#444;font-size:.92em;max-width:60em}
+.warn{background:#fff4e5;border-left:4px solid #e08a1e;padding:.5em 1em;margin:.6em 0}
+.okbox{background:#eef7ee;border-left:4px solid #3a8a3a;padding:.5em 1em;margin:.6em 0}
+.note{color:#555;font-size:.92em}.bad{color:#b22222;font-weight:bold}.ok{color:inherit}
+code{background:#f4f4f4;padding:0 .25em;border-radius:3px}
+"""
+
+
+def _figure_html(fig: Figure) -> str:
+    data = base64.b64encode(fig.png).decode("ascii")
+    return (f'<figure id="fig-{fig.name}"><img alt="{html.escape(fig.title)}" '
+            f'src="data:image/png;base64,{data}"><figcaption><b>{html.escape(fig.title)}.</b> '
+            f"{html.escape(fig.caption)} (<code>figures/{fig.name}.png</code>)</figcaption>"
+            "</figure>")
+
+
+def _at_budget(fit, budget: float, seed: int) -> str:
+    """Say what the law forecasts at the budget (mean and new run, median and 90%)."""
+    from forecast.figures import fit_bands
+
+    bands = fit_bands(fit, np.array([float(budget)]), seed=seed)
+    m, n = ({k: v[0] for k, v in bands[kind].items()} for kind in ("mean", "new"))
+    where = " on the compute-optimal frontier" if "C" not in fit.law.covariates else ""
+    return (f"<p>At the budget of {_num(budget)} FLOPs{where}, the law forecasts "
+            f"<code>{html.escape(fit.y_name)}</code> {_num(m['median'])} (90%: "
+            f"{_num(m['q05'])} .. {_num(m['q95'])}) for the mean, and {_num(n['q05'])} .. "
+            f"{_num(n['q95'])} (90%) for a new run.</p>")
+
+
+def render_html(fit, runs, figures: list[Figure], extras: dict, *, note: str = "",
+                budget: float | None = None, seed: int = 0) -> str:
+    """Return the report page: tables and the figures embedded as base64 PNG.
+
+    Parameters
+    ----------
+    fit : forecast.fitting.Fit
+        The fit.
+    runs : forecast.runs.Runs
+        The runs it was made from.
+    figures : list of Figure
+        Rendered figures.
+    extras : dict
+        ``emergence``, ``backtest`` (a list) and ``compare`` results, each optional.
+    note : str
+        A note on the data shown (e.g. that the runs were rebuilt from ``fit.nc``).
+    budget : float, optional
+        Compute budget in FLOPs: adds the forecast at it.
+    seed : int
+        Seed of the new-run noise (as for the figures).
+
+    Returns
+    -------
+    str
+        The HTML document.
+    """
+    e = html.escape
+    summary = fit.summary or {}
+    params, divergences, problems = _diagnostics(fit, summary)
+    by_name = {f.name: f for f in figures}
+    out = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>forecast report: "
+           f"{e(fit.law.name)} fit of {e(fit.y_name)}</title><style>{CSS}</style></head><body>",
+           f"<h1>Scaling-law fit: {e(fit.law.name)} law of <code>{e(fit.y_name)}</code></h1>",
+           f"<p class='sub'><code>{e(fit.law.formula)}</code> &middot; C in FLOPs, N in "
+           f"parameters, D in tokens &middot; forecast {e(__version__)}</p>",
+           "<h2>Data</h2>", _data_table(fit, runs, summary)]
+    if note:
+        out.append(f"<p class='note'>{e(note)}</p>")
+    out += ["<h2>Fit</h2>"] + ([_at_budget(fit, budget, seed)] if budget else [])
+    out += [_figure_html(by_name["fit"]),
+            "<h2>Posterior and diagnostics</h2>",
+            f"<p>Divergent transitions: <b class='{'bad' if divergences else 'ok'}'>"
+            f"{divergences}</b>. Checks: R-hat &le; 1.01 and bulk ESS &ge; 400 per parameter, "
+            "no divergences.</p>"]
+    if problems:
+        out.append("<div class='warn'><b>Warnings.</b><ul>"
+                   + "".join(f"<li>{e(p)}</li>" for p in problems) + "</ul></div>")
+    else:
+        out.append("<div class='okbox'>All diagnostics pass.</div>")
+    out += [_posterior_table(params), "<p class='note'>Quantiles in raw units (C in FLOPs, N in "
+            "parameters, D in tokens); sigma and nu are the scale and degrees of freedom of the "
+            "Student-t noise on log(metric).</p>"]
+    out += [_figure_html(by_name[n]) for n in ("marginals", "pairs", "ranks")]
+    if summary.get("allocation"):
+        out += ["<h2>Compute-optimal allocation</h2>",
+                "<p>Minimising the law's loss at a fixed compute C = 6 N D (Hoffmann et al. "
+                "2022, eq. 4), per posterior draw:</p>", _allocation_table(summary["allocation"])]
+    out.append("<h2>Emergence</h2>")
+    em = extras.get("emergence")
+    if em:
+        out.append(f"<p>Compute (log10 FLOPs) at which the k-step task's success crosses "
+                   f"{em['threshold']:g}; link <code>{e(str(em['link']))}</code>, "
+                   f"{em['n_draws']} draws. Widths: decades between success 0.1 and 0.9.</p>")
+        out.append(_crossing_table(em))
+        out += [f"<p class='note'>note: {e(n)}</p>" for n in em.get("notes", [])]
+        out.append(_figure_html(by_name["emergence"]))
+    else:
+        out.append("<p class='note'>No emergence.json in this folder: run <code>forecast "
+                   "emergence --fit DIR --steps K</code>, then the report again.</p>")
+    if extras.get("backtest"):
+        out += ["<h2>Backtest</h2>", _backtest_table(extras["backtest"]),
+                _figure_html(by_name["calibration"])]
+    if extras.get("compare") is not None:
+        out += ["<h2>Law comparison</h2>", _compare_table(extras["compare"])]
+    out.append("</body></html>")
+    return "\n".join(out)
+
+
+def make_report(folder: str | Path = "forecast-out", *, fit=None, budget: float | None = None,
+                seed: int = 0, dpi: int = 100) -> Path:
+    """Write ``folder/report.html`` and ``folder/figures/*.png`` for the fit in ``folder``.
+
+    Parameters
+    ----------
+    folder : str or Path
+        A fit folder (``forecast fit --out``).
+    fit : forecast.fitting.Fit, optional
+        The fit saved in ``folder``, if already in memory (else it is loaded).
+    budget : float, optional
+        Compute budget in FLOPs to mark on the fit; by default the budget of the fit's
+        allocation or of ``emergence.json``, if any.
+    seed : int
+        Seed of the new-run noise and of the pair plot's thinning.
+    dpi : int
+        Resolution of the PNG files.
+
+    Returns
+    -------
+    Path
+        The path of ``report.html``.
+
+    Raises
+    ------
+    InputError
+        If the folder holds no fit, or a result file in it is not valid JSON.
+    """
+    from forecast.fitting import load_fit
+
+    folder = Path(folder)
+    fit = fit if fit is not None else load_fit(folder)
+    runs, note = fit_runs(fit)
+    extras = {"emergence": read_extra(folder, "emergence.json"),
+              "backtest": read_extra(folder, "backtest.json"),
+              "compare": read_extra(folder, "compare.json")}
+    if isinstance(extras["backtest"], dict):
+        extras["backtest"] = [extras["backtest"]]
+    if budget is None:
+        budget = ((fit.summary.get("allocation") or {}).get("budget")
+                  or (extras["emergence"] or {}).get("budget"))
+    figures = _figures(fit, runs, extras, budget, seed, dpi)
+    page = render_html(fit, runs, figures, extras, note=note, budget=budget, seed=seed)
+    for fig in figures:
+        atomic_write(folder / "figures" / f"{fig.name}.png",
+                     lambda tmp, png=fig.png: Path(tmp).write_bytes(png))
+    return atomic_write(folder / "report.html",
+                        lambda tmp: Path(tmp).write_text(page, encoding="utf-8"))
