@@ -294,8 +294,10 @@ def marginals_figure(fit, *, bins: int = 30) -> object:
             x = np.linspace(lo, hi, 200)
             ax.plot(x, gaussian_kde(prior)(x), color="0.3", lw=1.2, label="prior",
                     gid=f"prior_{name}")
+            p5, p95 = np.quantile(prior, [0.05, 0.95])
+            label += f"\nprior 90%: {p5:.3g} .. {p95:.3g}"
         ax.set_xlim(lo, hi)
-        ax.set_title(label, fontsize=10)
+        ax.set_title(label, fontsize=9)
         ax.set_yticks([])
         ax.tick_params(labelsize=8)
         ax.xaxis.get_major_formatter().set_useOffset(False)

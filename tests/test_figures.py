@@ -176,7 +176,10 @@ def test_marginals_overlay_the_prior_on_every_parameter(power_fit):
     fig = F.marginals_figure(power_fit)
     names = ["E", "A", "alpha", "sigma", "nu"]
     visible = [ax for ax in fig.axes if ax.get_visible()]
-    assert [ax.get_title() for ax in visible] == ["E", "log10 A", "alpha", "sigma", "nu"]
+    titles = [ax.get_title().split("\n") for ax in visible]
+    assert [t[0] for t in titles] == ["E", "log10 A", "alpha", "sigma", "nu"]
+    p5, p95 = np.quantile(np.asarray(power_fit.idata.prior["E"]).ravel(), [0.05, 0.95])
+    assert titles[0][1] == f"prior 90%: {p5:.3g} .. {p95:.3g}"
     for name in names:
         by_gid(fig, f"prior_{name}")
         bars = [a for ax in fig.axes for a in ax.patches if a.get_gid() == f"posterior_{name}"]
