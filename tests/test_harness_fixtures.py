@@ -1,0 +1,42 @@
+"""The harness fixtures keep the properties the forecaster's ground-truth checks rely on.
+
+No torch needed: these read the committed CSVs (see fixtures/README.md for how they were made).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+ADDITION = FIXTURES / "harness_addition.csv"
+GROKKING = FIXTURES / "harness_grokking.csv"
+
+
+def _load(path):
+    if not path.exists():
+        pytest.skip(f"{path.name} not made yet")
+    return pd.read_csv(path)
+
+
+def test_addition_fixture_spans_the_emergence_of_8_digit_addition():
+    runs = _load(ADDITION)
+    assert runs["params"].nunique() >= 4
+    assert runs["exact_k8"].min() < 0.1 and runs["exact_k8"].max() > 0.5
+    assert (runs["flops"] > 0).all() and np.log10(runs["flops"].max() / runs["flops"].min()) > 2
+    exact = runs[[f"exact_k{k}" for k in range(1, 9)]].to_numpy()
+    assert (np.diff(exact, axis=1) <= 0).all()  # a longer chain is never easier
+    for _, run in runs.groupby("run_id"):
+        assert run["params"].nunique() == 1 and run["tokens"].is_monotonic_increasing
+
+
+def test_grokking_fixture_generalises_long_after_it_memorises():
+    runs = _load(GROKKING).sort_values("step")
+    memorised = runs.loc[runs["train_acc"] >= 0.99, "step"].min()
+    generalised = runs.loc[runs["test_acc"] >= 0.9, "step"].min()
+    assert generalised >= 2 * memorised
+    assert runs.loc[runs["step"] == memorised, "test_acc"].item() < 0.7
