@@ -279,8 +279,10 @@ def root_crossing(success: Callable[[np.ndarray], np.ndarray], level: float | np
         Scan spacing in decades.
     iters : int
         Bisection halvings.
-    scan : numpy.ndarray, optional
-        ``success`` on the scan grid, shape ``(n_draws, n_grid)``, if already computed.
+    scan : numpy.ndarray or list of numpy.ndarray, optional
+        ``success`` on the scan grid, shape ``(n_draws, n_grid)``, if already computed; or one
+        such array per level, when ``success`` evaluates a different curve in each level's
+        column (then ``success`` is only called by the refinement, with ``(n_draws, n_levels)``).
 
     Returns
     -------
@@ -290,10 +292,12 @@ def root_crossing(success: Callable[[np.ndarray], np.ndarray], level: float | np
     """
     levels = np.atleast_1d(np.asarray(level, dtype=float))
     grid = scan_grid(lo, hi, step)
-    values = np.asarray(success(grid[None, :]) if scan is None else scan)
-    above = values[:, :, None] >= levels[None, None, :]
-    first = np.argmax(above, axis=1)
-    crosses = above.any(axis=1)
+    values = success(grid[None, :]) if scan is None else scan
+    curves = values if isinstance(values, list) else [np.asarray(values)] * levels.size
+    first = np.stack([np.argmax(v >= lvl, axis=1) for v, lvl in zip(curves, levels,
+                                                                   strict=True)], axis=1)
+    crosses = np.stack([v[np.arange(v.shape[0]), i] >= lvl for v, i, lvl in
+                        zip(curves, first.T, levels, strict=True)], axis=1)
     at_lo = crosses & (first == 0)
     right = grid[first]
     left = grid[np.maximum(first - 1, 0)]

@@ -182,13 +182,17 @@ def _flops_range(fit) -> tuple[float, float]:
     return c0 / 100.0, c0 * 100.0
 
 
-def _hetero(steps: Sequence[StepSuccess], comp: Composition, k: int, soft: bool):
-    """``P_k(log10 C)`` of the first k heterogeneous steps, or their fraction of right steps."""
+def _hetero(steps: Sequence[StepSuccess], comp: Composition, k: int, n_hard: int):
+    """Return the success of the first k heterogeneous steps at ``log10 C`` ``(n_draws, m)``.
+
+    ``P_k`` in the first ``n_hard`` columns, the fraction of right steps in the others.
+    """
     first = steps[:k]
 
     def value(x: np.ndarray) -> np.ndarray:
         ps = [s.p(x) for s in first]
-        return np.mean(ps, axis=0) if soft else comp.success_steps(ps)
+        hard = comp.success_steps([p[:, :n_hard] for p in ps])
+        return np.concatenate([hard, np.mean([p[:, n_hard:] for p in ps], axis=0)], axis=1)
 
     return value
 
@@ -211,11 +215,10 @@ def _crossings(steps: Sequence[StepSuccess], comp: Composition, ks: Sequence[int
     scan = [s.p(scan_grid()[None, :]) for s in steps]
     out = {}
     for k in ks:
-        hard = root_crossing(_hetero(steps, comp, k, soft=False), np.array(hard_levels),
-                             scan=comp.success_steps(scan[:k]))
-        soft = root_crossing(_hetero(steps, comp, k, soft=True), np.array(WIDTH_LEVELS),
-                             scan=np.mean(scan[:k], axis=0))
-        out[k] = np.concatenate([hard, soft], axis=1).T
+        curves = ([comp.success_steps(scan[:k])] * len(hard_levels)
+                  + [np.mean(scan[:k], axis=0)] * len(WIDTH_LEVELS))
+        out[k] = root_crossing(_hetero(steps, comp, k, len(hard_levels)),
+                               np.array([*hard_levels, *WIDTH_LEVELS]), scan=curves).T
     return out
 
 
