@@ -250,6 +250,7 @@ def emergence_cmd(fit_dirs, steps_text, threshold, link, from_k, phi, allow_erro
     steps = [step_success(load_fit(d), link, from_k=from_k) for d in fit_dirs]
     result = emergence(steps, ks, threshold=threshold, budget=budget,
                        composition=Composition(phi=phi, allow_errors=allow_errors))
+    result["fit_dirs"] = [str(d) for d in fit_dirs]
     path = write_emergence(result, out)
     if as_json:  # the curves stay in the file: stdout gets the crossings
         brief = {k: v for k, v in result.items() if k != "curves"}

@@ -323,7 +323,7 @@ def emergence(steps: StepSuccess | Sequence[StepSuccess], ks: Sequence[int], *,
     first = steps[0]
     return {
         "threshold": threshold, "link": first.link, "law": first.law.name,
-        "y": first.y_name, "from_k": first.from_k, "fits": [s.source for s in steps],
+        "y": first.y_name, "from_k": first.from_k, "sources": [s.source for s in steps],
         "heterogeneous": len(steps) > 1, "phi": comp.phi, "allow_errors": comp.allow_errors,
         "budget": budget, "n_draws": n, "method": method if method == "root" else (
             "closed_form" if len(steps) == 1 and first.closed_form else "root"),
