@@ -249,8 +249,12 @@ def _param_draws(group, name: str) -> tuple[np.ndarray, str]:
     return x, name
 
 
-def _panel_names(fit) -> list[str]:
-    return list(fit.law.params) + [n for n in NOISE_PARAMS if n in fit.idata.posterior]
+def _panel_names(fit, *, noise: bool = True) -> list[str]:
+    """Return the parameters that vary (law's, and noise's): fixed ones (a floor) are left out."""
+    names = list(fit.law.params)
+    if noise:
+        names += [n for n in NOISE_PARAMS if n in fit.idata.posterior]
+    return [n for n in names if np.ptp(np.asarray(fit.idata.posterior[n])) > 0]
 
 
 def _grid(n: int, ncols: int, width: float, height: float):
@@ -310,7 +314,7 @@ def pair_figure(fit, *, max_points: int = 1000, seed: int = 0) -> object:
 
     Divergent draws are red. Returns a :class:`matplotlib.figure.Figure`.
     """
-    names = list(fit.law.params)
+    names = _panel_names(fit, noise=False)
     post = fit.idata.posterior
     cols = [_param_draws(post, n) for n in names]
     n_draws = cols[0][0].size

@@ -100,6 +100,8 @@ def _figures(fit, runs, extras: dict, budget: float | None, seed: int, dpi: int)
     from forecast import figures as F
 
     law = fit.law
+    noise = ("a Beta draw around the mean with the fitted precision kappa" if law.metric == "unit"
+             else "the mean times the fitted Student-t noise in log space")
     curve = ("the loss along the compute-optimal frontier (for each compute, the best split "
              "into parameters and tokens, per posterior draw, Hoffmann et al. eq. 4); thin "
              "lines: the median law for four fixed model sizes as tokens grow, runs coloured "
@@ -107,8 +109,8 @@ def _figures(fit, runs, extras: dict, budget: float | None, seed: int, dpi: int)
     specs = [
         ("fit", "The fit", F.fit_figure(runs, fit, budget=budget, seed=seed),
          f"Runs (dots) and {curve}. Blue bands: 50% and 90% intervals of the law's mean; "
-         "orange bands: the same for a new run (the mean times the fitted Student-t noise in "
-         "log space). Grey: compute beyond the largest run (extrapolation)."),
+         f"orange bands: the same for a new run ({noise}). Grey: compute beyond the largest "
+         "run (extrapolation)."),
         ("marginals", "Posterior against prior", F.marginals_figure(fit),
          "Filled: posterior; outline: prior. Where the prior looks flat the data decided; "
          "where the two agree the data taught little. A and B are shown as log10."),

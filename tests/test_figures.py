@@ -271,3 +271,24 @@ def test_figures_never_touch_pyplot(power_fit, power_runs):
     F.fit_figure(power_runs, power_fit)
     F.marginals_figure(power_fit)
     assert plt.get_fignums() == before
+
+
+def test_fixed_parameters_are_left_out_and_accuracy_is_on_a_linear_axis():
+    from forecast.runs import runs_from_frame
+
+    flops = np.logspace(20, 23, 20)
+    acc = 1 / (1 + (flops / 1e22) ** -0.8)
+    runs = runs_from_frame(pd.DataFrame({"flops": flops, "acc": acc}), y="acc", law="logistic")
+    fit = fake_fit("logistic", {"floor": 0.0, "s": 0.8, "C50": 1e22}, runs, seed="logistic")
+    fit.idata.posterior["kappa"] = fit.idata.posterior["nu"] * 5
+    assert np.all(fit.draws("floor") == 0)
+    titles = [ax.get_title().split("\n")[0] for ax in F.marginals_figure(fit).axes
+              if ax.get_visible()]
+    assert titles == ["s", "log10 C50", "sigma", "nu", "kappa"]
+    assert len(F.pair_figure(fit).axes) == 4
+    fig = F.fit_figure(runs, fit)
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "linear" and ax.get_xscale() == "log"
+    np.testing.assert_allclose(by_gid(fig, "runs").get_offsets()[:, 1], acc)
+    new = by_gid(fig, "new_90").get_paths()[0].vertices[:, 1]
+    assert new.min() >= 0 and new.max() <= 1
