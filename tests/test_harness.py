@@ -188,3 +188,19 @@ def test_presets_are_known_and_seeded():
     assert all(s.seed == 7 for s in preset_specs("grokking", seed=7))
     with pytest.raises(ValueError, match="unknown preset"):
         preset_specs("huge")
+
+
+def test_jobs_zero_is_bad_usage(tmp_path):
+    result = CliRunner().invoke(harness, ["--out", str(tmp_path / "r.csv"), "--jobs", "0"])
+    assert result.exit_code == 2 and "--jobs" in result.output
+
+
+def test_progress_bar_only_on_a_terminal(monkeypatch, capsys):
+    from forecast.harness.grid import stderr_progress
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    stderr_progress(1, 4, 5.0)
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    stderr_progress(4, 4, 65.0)
+    assert capsys.readouterr().err == f"\rharness [{'#' * 24}] 4/4 runs 1m05s\n"

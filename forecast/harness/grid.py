@@ -33,10 +33,11 @@ def preset_specs(name: str, seed: int = 0) -> list[RunSpec]:
     name : {"smoke", "default", "grokking", "control"}
         ``smoke``: two tiny addition models and the control task, seconds each (a test that
         the harness works). ``default``: 8-digit addition over five widths, two decades of
-        compute each, where exact match at k = 8 goes from 0 to near 1 (about five minutes on
-        two idle cores with ``--jobs 2``). ``grokking``: modular addition mod 47 with weight
-        decay and half the pairs for training, logged densely in log steps. ``control``: the
-        ``default`` grid on the carry-free digitwise task, whose steps are independent.
+        compute each, where exact match at k = 8 goes from 0 to near 1 (about 3 CPU-minutes:
+        2 to 3 minutes on two idle cores with ``--jobs 2``). ``grokking``: modular addition
+        mod 47 with weight decay and half the pairs for training, logged densely in log steps.
+        ``control``: the ``default`` grid on the carry-free digitwise task, whose steps are
+        independent.
     seed : int
         Seed of every run of the grid.
 
