@@ -204,3 +204,17 @@ def test_progress_bar_only_on_a_terminal(monkeypatch, capsys):
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
     stderr_progress(4, 4, 65.0)
     assert capsys.readouterr().err == f"\rharness [{'#' * 24}] 4/4 runs 1m05s\n"
+
+
+def test_a_diverging_run_is_a_clean_failure(monkeypatch, tmp_path):
+    import forecast.harness.grid as grid
+
+    def diverge(*args, **kwargs):
+        raise FloatingPointError("addition-L2-d16-s0: the loss became NaN or infinite")
+
+    monkeypatch.setattr(grid, "run_grid", diverge)
+    out = tmp_path / "runs.csv"
+    result = CliRunner().invoke(harness, ["--preset", "smoke", "--out", str(out)])
+    assert result.exit_code == 1 and not out.exists()
+    assert result.output == ("Error: addition-L2-d16-s0: the loss became NaN or infinite; "
+                             f"nothing was written to {out}\n")

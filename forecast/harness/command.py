@@ -57,7 +57,10 @@ def harness(preset: str, out: Path, seed: int, jobs: int) -> None:
 
     start = time.perf_counter()
     specs = preset_specs(preset, seed=seed)
-    rows = run_grid(specs, jobs=jobs, progress=stderr_progress)
+    try:
+        rows = run_grid(specs, jobs=jobs, progress=stderr_progress)
+    except FloatingPointError as exc:  # a run diverged: the work failed (exit 1), nothing written
+        raise click.ClickException(f"{exc}; nothing was written to {out}") from None
     write_runs_csv(rows, out)
     click.echo(f"wrote {len(rows)} checkpoints of {len(specs)} runs ({preset}, seed {seed}) to "
                f"{out} in {time.perf_counter() - start:.0f} s")
