@@ -124,8 +124,9 @@ def fit_bands(fit, C: np.ndarray, *, seed: int = 0) -> dict[str, dict[str, np.nd
     if "C" not in fit.law.covariates:
         N, D = frontier({k: v[:, None] for k, v in fit.raw().items()}, C)
     grid = Runs("<grid>", pd.DataFrame(), fit.y_name, C, np.empty(0), N, D)
-    mean, new = model_draws(fit, grid, np.random.default_rng(seed))
-    return {"mean": _quantile_bands(mean), "new": _quantile_bands(new)}
+    with np.errstate(over="ignore"):  # a t draw with nu < 1 can overflow exp: cap it
+        mean, new = model_draws(fit, grid, np.random.default_rng(seed))
+    return {"mean": _quantile_bands(mean), "new": _quantile_bands(np.minimum(new, 1e300))}
 
 
 def pow10(x: float) -> str:
@@ -494,5 +495,5 @@ def calibration_figure(results: Sequence[Mapping]) -> object:
     ax.set_title(f"backtest calibration ({n_test} held-out runs)" if n_test else
                  "backtest calibration", fontsize=10)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left")
     return fig

@@ -150,6 +150,8 @@ def _num(x) -> str:
     x = float(x)
     if not math.isfinite(x):
         return html.escape(str(x))
+    if 1e3 <= abs(x) < 1e5:
+        return f"{x:.0f}"
     if x == 0 or 1e-3 <= abs(x) < 1e5:
         return f"{x:.4g}"
     e = math.floor(math.log10(abs(x)))
@@ -254,10 +256,10 @@ def _backtest_table(results: list[dict]) -> str:
                 continue
             s = r[key]
             cov = [f"{100 * s['coverage'][lv]:.0f}%" for lv in sorted(s["coverage"], key=float)]
-            rows.append([_num(r["cutoff"]), f"{r.get('n_fit', '')} / {r.get('n_test', '')}",
-                         label, f"{s['median_ape']:.2f}%", *cov, _num(s.get("crps"))])
+            rows.append([label, _num(r["cutoff"]), f"{r.get('n_fit', '')} / {r.get('n_test', '')}",
+                         f"{s['median_ape']:.2f}%", *cov, _num(s.get("crps"))])
     levels = sorted(results[0]["model"]["coverage"], key=float)
-    return _table(["cutoff (FLOPs)", "fit / held out", "method", "median APE",
+    return _table(["method", "cutoff (FLOPs)", "fit / held out", "median APE",
                    *[f"{lv}% covers" for lv in levels], "CRPS"], rows, "num")
 
 
@@ -296,7 +298,7 @@ h1{font-size:1.6em;margin-bottom:.2em}h2{border-bottom:1px solid #ddd;padding-bo
 margin-top:1.6em}.sub{color:#666;margin-top:0}
 table{border-collapse:collapse;margin:.6em 0 1em}th,td{padding:.25em .7em;
 border-bottom:1px solid #e4e4e4}th{background:#f4f6f8;text-align:left}
-table.num td{text-align:right}table.num td:first-child{text-align:left}
+table.num td{text-align:right}table.num td:first-child{text-align:left;white-space:nowrap}
 table.kv td:first-child{color:#555}
 figure{margin:1em 0 2em}figure img{max-width:100%;height:auto;border:1px solid #eee}
 #fig-pairs img{max-width:820px}
@@ -327,6 +329,22 @@ def _at_budget(fit, budget: float, seed: int) -> str:
             f"<code>{html.escape(fit.y_name)}</code> {_num(m['median'])} (90%: "
             f"{_num(m['q05'])} .. {_num(m['q95'])}) for the mean, and {_num(n['q05'])} .. "
             f"{_num(n['q95'])} (90%) for a new run.</p>")
+
+
+def _predictive_check(fit, runs, seed: int) -> str:
+    """Say how many runs lie outside the 90% interval for a new run at their own covariates."""
+    from forecast.backtest import model_draws
+
+    with np.errstate(over="ignore"):
+        _, new = model_draws(fit, runs, np.random.default_rng(seed))
+    lo, hi = np.quantile(np.minimum(new, 1e300), [0.05, 0.95], axis=0)
+    out = int(np.sum((runs.y < lo) | (runs.y > hi)))
+    share = out / len(runs)
+    verdict = ("" if share <= 0.2 else " <b class='bad'>Far more than the 10% a law that "
+               "suits the data would leave out: read the forecast with care.</b>")
+    return (f"<p>Posterior predictive check: {out} of {len(runs)} runs ({share:.0%}) lie "
+            f"outside the 90% interval for a new run at their own compute (expect about "
+            f"10%).{verdict}</p>")
 
 
 def render_html(fit, runs, figures: list[Figure], extras: dict, *, note: str = "",
@@ -367,7 +385,8 @@ def render_html(fit, runs, figures: list[Figure], extras: dict, *, note: str = "
            "<h2>Data</h2>", _data_table(fit, runs, summary)]
     if note:
         out.append(f"<p class='note'>{e(note)}</p>")
-    out += ["<h2>Fit</h2>"] + ([_at_budget(fit, budget, seed)] if budget else [])
+    out += ["<h2>Fit</h2>", _predictive_check(fit, runs, seed)]
+    out += [_at_budget(fit, budget, seed)] if budget else []
     out += [_figure_html(by_name["fit"]),
             "<h2>Posterior and diagnostics</h2>",
             f"<p>Divergent transitions: <b class='{'bad' if divergences else 'ok'}'>"

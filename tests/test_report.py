@@ -69,6 +69,21 @@ def test_report_tables_show_the_data_and_posterior(fit, runs, tmp_path):
     assert f"{med:.4g}" in page
 
 
+def checked(page: str) -> tuple[int, int]:
+    m = re.search(r"Posterior predictive check: (\d+) of (\d+) runs", page)
+    return int(m.group(1)), int(m.group(2))
+
+
+def test_predictive_check_counts_runs_outside_the_new_run_interval(fit, runs, tmp_path):
+    # the fake posterior sits on the truth with the fixture's 2% noise: about 10% fall outside
+    out, n = checked(make_report(tmp_path, fit=fit).read_text())
+    assert n == len(runs) and out <= 10
+    fit.idata.posterior["E"] = fit.idata.posterior["E"] * 1.2  # a law that misses the runs
+    page = make_report(tmp_path, fit=fit).read_text()
+    out, n = checked(page)
+    assert out >= n // 2 and "read the forecast with care" in page
+
+
 def test_report_shows_the_warnings_when_diagnostics_fail(fit, tmp_path):
     bad = "R-hat above 1.01 for E: the chains disagree; run longer"
     fit.summary.update(warnings=[bad], divergences=7, converged=False)
