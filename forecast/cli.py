@@ -258,6 +258,172 @@ def emergence_cmd(fit_dirs, steps_text, threshold, link, from_k, phi, allow_erro
     else:
         _print_emergence(result, out)
 
+# --- forecast backtest and forecast compare (issue 6) -------------------------------------------
+def _parse_cutoffs(cutoff: float | None, cutoffs: str | None) -> list[float]:
+    from forecast.errors import InputError
+
+    if (cutoff is None) == (cutoffs is None):
+        raise InputError("give exactly one of --cutoff FLOPS or --cutoffs a,b,c")
+    if cutoff is not None:
+        return [cutoff]
+    try:
+        return [float(c) for c in cutoffs.split(",") if c.strip()]
+    except ValueError:
+        raise InputError(f"--cutoffs {cutoffs!r}: give FLOPs separated by commas, e.g. "
+                         "1e20,3e20,1e21") from None
+
+
+def _print_backtest(result: dict) -> None:
+    click.echo(f"backtest of law {result['law']} on {result['y']!r}: fitted {result['n_fit']} "
+               f"runs with flops <= {result['cutoff']:.3g}, forecast {result['n_test']} above")
+    click.echo(f"{'':<16}{'median APE':>11}{'50%':>7}{'80%':>7}{'90%':>7}{'95%':>7}{'CRPS':>10}")
+    for key, label in (("model", "model"), ("baseline", "baseline"),
+                       ("baseline_noise", "baseline+resid")):
+        s = result[key]
+        cov = "".join(f"{s['coverage'][lv]:>7.0%}" for lv in ("50", "80", "90", "95"))
+        click.echo(f"{label:<16}{s['median_ape']:>10.2f}%{cov}{s['crps']:>10.4g}")
+    if result.get("crossing"):
+        click.echo(f"crossing of {result['threshold']:g} (log10 FLOPs): k, observed, forecast "
+                   "median [5%, 95%], error in decades, inside the 90% interval")
+        for c in result["crossing"]:
+            q = c["forecast"]
+            click.echo(f"  k={c['k']:<3}{_fmt(c['observed_log10_flops']):>8}{_fmt(q['median']):>8}"
+                       f" [{_fmt(q['q05'])}, {_fmt(q['q95'])}]  {_fmt(c['error_decades']):>8}  "
+                       f"{'yes' if c['inside_90'] else 'no'}"
+                       f"{'' if c['observed_above_cutoff'] else ' (crossed below the cutoff)'}")
+    click.echo("")
+
+
+@main.command("backtest", context_settings=CONTEXT)
+@click.argument("runs_csv", metavar="RUNS.csv", type=click.Path(dir_okay=True))
+@click.option("--cutoff", type=float, default=None, metavar="FLOPS",
+              help="Fit the runs with flops at or below this, forecast those above.")
+@click.option("--cutoffs", default=None, metavar="A,B,C",
+              help="Several cutoffs, comma-separated: one backtest each.")
+@click.option("--law", type=click.Choice(LAW_NAMES), default="power", show_default=True,
+              help="Scaling law to fit (see `forecast fit --help`).")
+@click.option("--y", "y_col", default="loss", show_default=True, metavar="COLUMN",
+              help="Metric column to forecast.")
+@click.option("--boot", type=click.IntRange(min=10), default=200, show_default=True,
+              help="Bootstrap resamples of the point-fit baseline.")
+@click.option("--draws", type=click.IntRange(min=10), default=1000, show_default=True,
+              help="Posterior draws per chain.")
+@click.option("--tune", type=click.IntRange(min=0), default=1000, show_default=True,
+              help="Tuning steps per chain.")
+@click.option("--chains", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Independent NUTS chains.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Random seed of sampling, predictive noise and bootstrap.")
+@click.option("--steps", "steps_text", default=None, metavar="K[,K..]",
+              help="Crossing backtest too: forecast where exact_kK crosses --threshold (fit a "
+                   "per-step loss, e.g. --y step_loss) and compare with the observed crossing.")
+@click.option("--threshold", type=float, default=0.5, show_default=True,
+              help="Success level of the crossing backtest.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print JSON (a list of results with --cutoffs) instead of a table.")
+def backtest_cmd(runs_csv, cutoff, cutoffs, law, y_col, boot, draws, tune, chains, seed,
+                 steps_text, threshold, as_json):
+    """Backtest a law on RUNS.csv: fit below a compute cutoff, score the forecast above it.
+
+    Scores the posterior median's median absolute percentage error, the coverage of the central
+    50/80/90/95% predictive intervals for a new run, and the CRPS; and the same for the usual
+    point fit (Huber on log loss, L-BFGS-B from a grid, bootstrap percentile intervals).
+    """
+    from forecast.backtest import require_exact, split_runs, sweep
+    from forecast.errors import InputError
+    from forecast.runs import read_runs
+
+    levels = _parse_cutoffs(cutoff, cutoffs)
+    steps = _parse_steps(steps_text) if steps_text else []
+    if steps and not 0 < threshold < 1:
+        raise InputError(f"--threshold {threshold}: must lie strictly between 0 and 1")
+    runs = read_runs(runs_csv, y=y_col, law=law)
+    for c in levels:
+        split_runs(runs, c, law)
+    require_exact(runs, steps)
+    for line in runs.warnings:
+        warn(line)
+
+    from forecast.sampling import SamplerSettings
+
+    settings = SamplerSettings(draws=draws, tune=tune, chains=chains, seed=seed)
+    results = sweep(runs, law, levels, settings=settings, n_boot=boot, seed=seed, steps=steps,
+                    threshold=threshold)
+    for r in results:
+        for line in r["warnings"][len(runs.warnings):]:
+            warn(f"cutoff {r['cutoff']:.3g}: {line}")
+    if as_json:
+        click.echo(json.dumps(results[0] if cutoffs is None else results, indent=2,
+                              sort_keys=True))
+    else:
+        for r in results:
+            _print_backtest(r)
+
+
+@main.command("compare", context_settings=CONTEXT)
+@click.argument("runs_csv", metavar="RUNS.csv", type=click.Path(dir_okay=True))
+@click.option("--laws", "laws_text", default=None, metavar="A,B",
+              help="Laws to compare, comma-separated [default: those the columns allow: power, "
+                   "pure, broken, and chinchilla with params and tokens].")
+@click.option("--y", "y_col", default="loss", show_default=True, metavar="COLUMN",
+              help="Metric column (a loss).")
+@click.option("--cutoff", type=float, default=None, metavar="FLOPS",
+              help="Leave-future-out cutoff [default: the largest 20% of runs are held out].")
+@click.option("--draws", type=click.IntRange(min=10), default=1000, show_default=True,
+              help="Posterior draws per chain.")
+@click.option("--tune", type=click.IntRange(min=0), default=1000, show_default=True,
+              help="Tuning steps per chain.")
+@click.option("--chains", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Independent NUTS chains.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Random seed.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def compare_cmd(runs_csv, laws_text, y_col, cutoff, draws, tune, chains, seed, as_json):
+    """Rank scaling laws on RUNS.csv by PSIS-LOO and by a leave-future-out score.
+
+    Each law is fitted to all runs (for LOO and stacking weights) and to the runs at or below
+    the cutoff (scored on those above). The chosen law is the best at leave-future-out.
+    """
+    from forecast.backtest import split_runs
+    from forecast.compare import candidate_laws, compare_laws, lfo_cutoff
+    from forecast.errors import InputError
+    from forecast.runs import read_runs
+
+    base = read_runs(runs_csv, y=y_col, law="power")
+    if laws_text is None:
+        laws = candidate_laws(base.frame.columns)
+    else:
+        laws = [s.strip() for s in laws_text.split(",") if s.strip()]
+        bad = [s for s in laws if s not in LAW_NAMES or s == "logistic"]
+        if bad or not laws:
+            raise InputError(f"--laws {laws_text!r}: use loss laws among power, pure, "
+                             "chinchilla, broken, separated by commas")
+    runs_by_law = {law: read_runs(runs_csv, y=y_col, law=law) for law in laws}
+    cut = lfo_cutoff(base) if cutoff is None else cutoff
+    for law, runs in runs_by_law.items():
+        split_runs(runs, cut, law)
+    for line in base.warnings:
+        warn(line)
+
+    from forecast.sampling import SamplerSettings
+
+    settings = SamplerSettings(draws=draws, tune=tune, chains=chains, seed=seed)
+    result = compare_laws(runs_by_law, cutoff=cut, settings=settings, seed=seed)
+    if as_json:
+        click.echo(json.dumps(result, indent=2, sort_keys=True))
+        return
+    click.echo(f"{len(laws)} laws on {result['y']!r}; leave-future-out: fit {result['n_fit']} "
+               f"runs with flops <= {result['cutoff']:.3g}, score {result['n_test']} above")
+    click.echo(f"{'law':<12}{'elpd_lfo':>10}{'APE':>8}{'90% cov':>9}{'elpd_loo':>10}{'se':>7}"
+               f"{'weight':>8}{'k>0.7':>7}")
+    for r in result["laws"]:
+        click.echo(f"{r['law']:<12}{r['elpd_lfo']:>10.2f}{r['median_ape']:>7.2f}%"
+                   f"{r['coverage_90']:>9.0%}{r['elpd_loo']:>10.2f}{r['se']:>7.2f}"
+                   f"{r['weight']:>8.2f}{r['pareto_k_bad']:>7d}")
+    click.echo(f"chosen (best leave-future-out): {result['chosen']}; best by LOO: "
+               f"{result['best_loo']}")
+
+
 # --- forecast report (issue 5) ------------------------------------------------------------------
 @main.command("report", context_settings=CONTEXT)
 @click.argument("fit_dir", metavar="[DIR]", default="forecast-out", type=click.Path())
