@@ -149,8 +149,10 @@ def _diagnostics(idata, law: Law, extra: tuple[str, ...] = ()) -> tuple[dict, in
                         "ess_tail": _finite(stats.loc[name, "ess_tail"])}
     divergences = int(np.asarray(idata.sample_stats["diverging"]).sum())
     problems = []
-    bad_rhat = [n for n in names if (params[n]["r_hat"] or np.inf) > RHAT_MAX]
-    low_ess = [n for n in names if (params[n]["ess_bulk"] or 0.0) < ESS_MIN]
+    # a parameter fixed by its prior (e.g. a chance floor) has no R-hat or ESS to check
+    sampled = [n for n in names if params[n]["sd"] > 0]
+    bad_rhat = [n for n in sampled if (params[n]["r_hat"] or np.inf) > RHAT_MAX]
+    low_ess = [n for n in sampled if (params[n]["ess_bulk"] or 0.0) < ESS_MIN]
     if divergences:
         problems.append(
             f"{divergences} divergent transition(s): the posterior has regions the sampler "
