@@ -103,11 +103,10 @@ def test_sample_groups_stats_and_pointwise_log_likelihood():
     # the log-likelihood is the StudentT density of log(y / y0), draw by draw, run by run
     ll = idata.log_likelihood["obs"]
     assert ll.shape == (2, 200, 12)
-    mu = np.log(post["E_scaled"] + post["A_scaled"]
-                * data.X["C"][None, None, :] ** -post["alpha"]).transpose("chain", "draw", ...)
+    p = {k: post[k].values[..., None] for k in ("E_scaled", "A_scaled", "alpha", "nu", "sigma")}
+    mu = np.log(p["E_scaled"] + p["A_scaled"] * data.X["C"] ** -p["alpha"])
     y = np.log(data.y / data.refs["y"])
-    expect = stats.t.logpdf(y, df=post["nu"].values[..., None], loc=mu.values,
-                            scale=post["sigma"].values[..., None])
+    expect = stats.t.logpdf(y, df=p["nu"], loc=mu, scale=p["sigma"])
     np.testing.assert_allclose(ll.values, expect, rtol=1e-8, atol=1e-10)
     # the posterior predictive scatters around the data like the fitted noise
     pp = idata.posterior_predictive["obs"].values
