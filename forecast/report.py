@@ -342,6 +342,11 @@ def _predictive_check(fit, runs, seed: int) -> str:
     share = out / len(runs)
     verdict = ("" if share <= 0.2 else " <b class='bad'>Far more than the 10% a law that "
                "suits the data would leave out: read the forecast with care.</b>")
+    if "nu" in fit.idata.posterior and (nu := float(np.median(fit.draws("nu")))) < 1.0:
+        verdict += (f" <b class='bad'>The noise's degrees of freedom nu has median {nu:.2g}, "
+                    "below 1 (tails heavier than Cauchy): the law leaves many runs to the tails "
+                    "as outliers, so the interval for a new run is very wide and this check says "
+                    "little. Look at the figure: does the law suit the runs?</b>")
     return (f"<p>Posterior predictive check: {out} of {len(runs)} runs ({share:.0%}) lie "
             f"outside the 90% interval for a new run at their own compute (expect about "
             f"10%).{verdict}</p>")

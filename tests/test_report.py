@@ -82,6 +82,10 @@ def test_predictive_check_counts_runs_outside_the_new_run_interval(fit, runs, tm
     page = make_report(tmp_path, fit=fit).read_text()
     out, n = checked(page)
     assert out >= n // 2 and "read the forecast with care" in page
+    assert "tails heavier than Cauchy" not in page
+    fit.idata.posterior["nu"] = fit.idata.posterior["nu"] * 0.06  # median 0.6: outliers galore
+    page = make_report(tmp_path, fit=fit).read_text()
+    assert re.search(r"nu has median 0\.[56]\d?, below 1", page)
 
 
 def test_report_shows_the_warnings_when_diagnostics_fail(fit, tmp_path):
