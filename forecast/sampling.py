@@ -303,8 +303,7 @@ def _run_chains(job: _ChainJob) -> list:
 def _draw_posterior(model, comp: _Compiled, settings: SamplerSettings):
     from forecast.nuts import STATS
 
-    data = _data_values(model, comp.data_names)
-    fn = comp.logp_dlogp
+    data, fn = _data_values(model, comp.data_names), comp.logp_dlogp
 
     def f(x):
         lp, g = fn(x, *data)
