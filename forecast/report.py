@@ -90,6 +90,22 @@ def read_extra(folder: str | Path, name: str):
                          "move it away") from None
 
 
+def _check_extras(folder: Path, extras: dict) -> None:
+    """Raise InputError naming the file if emergence.json or backtest.json lacks its keys."""
+    em, bt = extras["emergence"], extras["backtest"]
+    need = {"emergence.json": (em, ("threshold", "link", "steps", "curves", "n_draws")),
+            "backtest.json": (bt, ("cutoff", "model"))}
+    for name, (obj, keys) in need.items():
+        rows = obj if isinstance(obj, list) else [obj]
+        if obj is None:
+            continue
+        missing = sorted({k for r in rows for k in keys if not isinstance(r, dict) or k not in r})
+        if missing or not rows:
+            raise InputError(f"{folder / name}: not a result of `forecast "
+                             f"{name.split('.')[0]}` (missing {', '.join(missing) or 'rows'}); "
+                             "remake it or move it away")
+
+
 def _png(fig, dpi: int) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
@@ -469,6 +485,7 @@ def make_report(folder: str | Path = "forecast-out", *, fit=None, budget: float 
               "compare": read_extra(folder, "compare.json")}
     if isinstance(extras["backtest"], dict):
         extras["backtest"] = [extras["backtest"]]
+    _check_extras(folder, extras)
     if budget is None:
         budget = ((fit.summary.get("allocation") or {}).get("budget")
                   or (extras["emergence"] or {}).get("budget"))

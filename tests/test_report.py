@@ -125,6 +125,20 @@ def test_report_adds_emergence_backtest_and_comparison(fit, tmp_path):
     assert "At the budget of 1&times;10<sup>22</sup> FLOPs" in page
 
 
+def test_report_rejects_result_files_of_the_wrong_shape(fit, tmp_path):
+    from forecast.errors import InputError
+
+    (tmp_path / "emergence.json").write_text(json.dumps({"threshold": 0.5, "steps": []}))
+    with pytest.raises(InputError, match=r"emergence.json: not a result of `forecast "
+                                         r"emergence` \(missing curves, link, n_draws\)"):
+        make_report(tmp_path, fit=fit)
+    (tmp_path / "emergence.json").unlink()
+    (tmp_path / "backtest.json").write_text(json.dumps([{"cutoff": 1e20}]))
+    with pytest.raises(InputError, match=r"backtest.json: .*missing model"):
+        make_report(tmp_path, fit=fit)
+    assert not (tmp_path / "report.html").exists() and not (tmp_path / "figures").exists()
+
+
 def test_fit_runs_rebuilds_the_runs_when_the_source_is_gone(fit, runs):
     fit.idata.attrs["source"] = "/nonexistent/runs.csv"
     rebuilt, note = fit_runs(fit)
