@@ -16,10 +16,10 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from forecast.laws import Law, predict
+from forecast.laws import Law, compute_optimal, predict
 
 __all__ = ["BAND_LEVELS", "calibration_figure", "emergence_figure", "fit_bands", "fit_figure",
-           "frontier", "marginals_figure", "pair_figure", "rank_figure"]
+           "marginals_figure", "pair_figure", "rank_figure"]
 
 BAND_LEVELS = {"q05": 0.05, "q25": 0.25, "median": 0.5, "q75": 0.75, "q95": 0.95}
 # Parameters that span decades (raw-unit coefficients, break and mid-point compute): shown as log10.
@@ -79,30 +79,12 @@ def _quantile_bands(draws: np.ndarray) -> dict[str, np.ndarray]:
     return dict(zip(BAND_LEVELS, qs, strict=True))
 
 
-def frontier(raw: Mapping[str, np.ndarray], C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Compute-optimal model size and tokens at compute ``C`` under the ``chinchilla`` law.
-
-    Per draw (``raw`` values of shape ``(S, 1)``), minimising ``A N^-alpha + B D^-beta`` subject
-    to ``C = 6 N D`` (Hoffmann et al. 2022, eq. 4; as :func:`forecast.fitting.optimal_allocation`)
-    gives ``N* = G (C/6)^(beta/(alpha+beta))``, ``D* = (C/6)^(alpha/(alpha+beta)) / G`` with
-    ``G = (alpha A / (beta B))^(1/(alpha+beta))``.
-
-    Returns
-    -------
-    (numpy.ndarray, numpy.ndarray)
-        ``N*`` and ``D*``, each of shape ``(S, len(C))``.
-    """
-    a, b = raw["alpha"], raw["beta"]
-    log_g = (np.log(a * raw["A"]) - np.log(b * raw["B"])) / (a + b)
-    log_c6 = np.log(np.asarray(C, dtype=float) / 6.0)[None, :]
-    return np.exp(log_g + log_c6 * b / (a + b)), np.exp(-log_g + log_c6 * a / (a + b))
-
-
 def fit_bands(fit, C: np.ndarray, *, seed: int = 0) -> dict[str, dict[str, np.ndarray]]:
     """Posterior bands of the law's mean and of a new run's metric at compute ``C``.
 
     For laws of compute the mean is the law at ``C``; for ``chinchilla`` it is the loss along the
-    compute-optimal frontier (:func:`frontier`: the best model one can train with ``C`` FLOPs).
+    compute-optimal frontier (:func:`forecast.laws.compute_optimal`: the best model one can
+    train with ``C`` FLOPs).
     A new run adds the fitted noise: ``mean * exp(sigma t_nu)`` per draw (Student-t in log space),
     or a Beta draw for accuracy laws (:func:`forecast.backtest.model_draws`).
 
@@ -129,7 +111,7 @@ def fit_bands(fit, C: np.ndarray, *, seed: int = 0) -> dict[str, dict[str, np.nd
     C = np.asarray(C, dtype=float)
     N = D = None
     if "C" not in fit.law.covariates:
-        N, D = frontier({k: v[:, None] for k, v in fit.raw().items()}, C)
+        N, D = compute_optimal({k: v[:, None] for k, v in fit.raw().items()}, C[None, :])
     grid = Runs("<grid>", pd.DataFrame(), fit.y_name, C, np.empty(0), N, D)
     with np.errstate(over="ignore"):  # a t draw with nu < 1 can overflow exp: cap it
         mean, new = model_draws(fit, grid, np.random.default_rng(seed))

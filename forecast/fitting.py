@@ -20,7 +20,7 @@ import numpy as np
 
 from forecast import __version__
 from forecast.errors import InputError, Interrupted
-from forecast.laws import LAWS, Law, get_law, to_raw
+from forecast.laws import LAWS, Law, compute_optimal, get_law, to_raw
 from forecast.outputs import atomic_write, write_json
 from forecast.runs import Runs
 from forecast.sampling import SamplerSettings, sample
@@ -85,9 +85,7 @@ def _add_raw(group, law: Law, refs: dict[str, float]) -> None:
 def optimal_allocation(fit: Fit, budget: float) -> dict:
     """Compute-optimal model size and tokens for a budget under the ``chinchilla`` law.
 
-    Minimising ``E + A N^-alpha + B D^-beta`` subject to ``C = 6 N D`` gives, per draw,
-    ``N* = G (C/6)^(beta/(alpha+beta))`` and ``D* = (C/6)^(alpha/(alpha+beta)) / G`` with
-    ``G = (alpha A / (beta B))^(1/(alpha+beta))`` (Hoffmann et al. 2022, eq. 4).
+    Closed form per draw (:func:`forecast.laws.compute_optimal`, Hoffmann et al. 2022, eq. 4).
 
     Returns
     -------
@@ -97,12 +95,8 @@ def optimal_allocation(fit: Fit, budget: float) -> dict:
     if fit.law.name != "chinchilla":
         raise InputError("--budget allocation needs a fit of --law chinchilla")
     r = fit.raw()
-    a, b = r["alpha"], r["beta"]
-    log_g = (np.log(a * r["A"]) - np.log(b * r["B"])) / (a + b)
-    log_c6 = math.log(budget / 6.0)
-    n_opt = np.exp(log_g + log_c6 * b / (a + b))
-    d_opt = np.exp(-log_g + log_c6 * a / (a + b))
-    loss = r["E"] + r["A"] * n_opt ** (-a) + r["B"] * d_opt ** (-b)
+    n_opt, d_opt = compute_optimal(r, budget)
+    loss = r["E"] + r["A"] * n_opt ** -r["alpha"] + r["B"] * d_opt ** -r["beta"]
     return {"budget": float(budget), "params": _quantiles(n_opt), "tokens": _quantiles(d_opt),
             "tokens_per_param": _quantiles(d_opt / n_opt), "loss": _quantiles(loss)}
 

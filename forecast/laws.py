@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["LAWS", "Law", "get_law", "predict", "to_raw"]
+__all__ = ["LAWS", "Law", "compute_optimal", "get_law", "predict", "to_raw"]
 
 
 def _power(xp, X, t):
@@ -187,3 +187,29 @@ def predict(law: Law, raw: Mapping[str, np.ndarray], **covariates: np.ndarray) -
     """
     X = {k: np.asarray(covariates[k], dtype=float) for k in law.covariates}
     return law.mean(np, X, _from_raw(law, raw))
+
+
+def compute_optimal(raw: Mapping[str, np.ndarray], C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Compute-optimal model size and tokens at compute ``C`` under the ``chinchilla`` law.
+
+    Minimising ``A N^-alpha + B D^-beta`` subject to ``C = 6 N D`` (Hoffmann et al. 2022,
+    eq. 4) gives ``N* = G (C/6)^(beta/(alpha+beta))`` and ``D* = (C/6)^(alpha/(alpha+beta)) / G``
+    with ``G = (alpha A / (beta B))^(1/(alpha+beta))``.
+
+    Parameters
+    ----------
+    raw : mapping
+        Raw-unit ``A``, ``B``, ``alpha``, ``beta`` (scalars or arrays of draws).
+    C : numpy.ndarray
+        Compute in FLOPs; broadcast against the parameters (e.g. draws ``(S, 1)`` with ``C``
+        of shape ``(1, M)`` give ``(S, M)``).
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        ``N*`` (parameters) and ``D*`` (tokens).
+    """
+    a, b = raw["alpha"], raw["beta"]
+    log_g = (np.log(a * raw["A"]) - np.log(b * raw["B"])) / (a + b)
+    log_c6 = np.log(np.asarray(C, dtype=float) / 6.0)
+    return np.exp(log_g + log_c6 * b / (a + b)), np.exp(-log_g + log_c6 * a / (a + b))

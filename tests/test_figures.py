@@ -157,21 +157,6 @@ def test_chinchilla_frontier_is_the_lower_envelope(chin_fit, chin_runs):
         assert np.all(frontier <= by_gid(fig, gid).get_ydata() * (1 + 1e-9))
 
 
-def test_frontier_satisfies_the_optimality_conditions():
-    raw = {k: np.array([[v]]) for k, v in CHIN_TRUTH.items()}
-    C = np.logspace(20, 26, 7)
-    N, D = F.frontier(raw, C)
-    np.testing.assert_allclose(6 * N * D, C[None, :], rtol=1e-12)
-    a, b = CHIN_TRUTH["alpha"], CHIN_TRUTH["beta"]
-    # Lagrange: alpha A N^-alpha = beta B D^-beta at the optimum
-    np.testing.assert_allclose(a * CHIN_TRUTH["A"] * N ** -a, b * CHIN_TRUTH["B"] * D ** -b,
-                               rtol=1e-10)
-    law = get_law("chinchilla")
-    best = predict(law, CHIN_TRUTH, N=N[0], D=D[0])
-    for f in (0.8, 1.25):
-        assert np.all(best < predict(law, CHIN_TRUTH, N=N[0] * f, D=D[0] / f))
-
-
 def test_marginals_overlay_the_prior_on_every_parameter(power_fit):
     fig = F.marginals_figure(power_fit)
     names = ["E", "A", "alpha", "sigma", "nu"]

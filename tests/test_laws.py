@@ -4,7 +4,7 @@ import numpy as np
 import pytensor.tensor as pt
 import pytest
 
-from forecast.laws import LAWS, get_law, predict, to_raw
+from forecast.laws import LAWS, compute_optimal, get_law, predict, to_raw
 
 
 def test_power_closed_form():
@@ -79,3 +79,18 @@ def test_to_raw_gives_the_same_curve_in_raw_units(name):
     assert set(raw) == set(law.params)
     np.testing.assert_allclose(predict(law, raw, **{k: cov[k] for k in law.covariates}), scaled,
                                rtol=1e-10)
+
+
+def test_compute_optimal_satisfies_the_optimality_conditions():
+    truth = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
+    raw = {k: np.array([[v]]) for k, v in truth.items()}
+    C = np.logspace(20, 26, 7)
+    N, D = compute_optimal(raw, C[None, :])
+    np.testing.assert_allclose(6 * N * D, C[None, :], rtol=1e-12)
+    a, b = truth["alpha"], truth["beta"]
+    # Lagrange: alpha A N^-alpha = beta B D^-beta at the optimum
+    np.testing.assert_allclose(a * truth["A"] * N ** -a, b * truth["B"] * D ** -b, rtol=1e-10)
+    law = get_law("chinchilla")
+    best = predict(law, truth, N=N[0], D=D[0])
+    for f in (0.8, 1.25):
+        assert np.all(best < predict(law, truth, N=N[0] * f, D=D[0] / f))

@@ -52,23 +52,28 @@ def test_ctrl_c_during_a_fit_leaves_the_previous_fit_intact(tmp_path, fixtures_d
         [sys.executable, "-m", "forecast", *fit_args(fixtures_dir, out, "--draws", "200000")],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT,
     )
-    # interrupt once sampling has started (PyMC logs the sampler), or after 60 s at the latest
-    seen = []
-    reader = threading.Thread(target=lambda: seen.extend(iter(proc.stdout.readline, b"")),
-                              daemon=True)
-    reader.start()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not any(b"NUTS" in line for line in seen):
-        time.sleep(0.2)
-    time.sleep(2)
-    assert proc.poll() is None, "the fit ended before it could be interrupted"
-    proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=60)
-    reader.join(timeout=10)
-    output = b"".join(seen)
-    assert proc.returncode == 130, output
-    assert b"interrupted; nothing was written" in output
-    assert b"Traceback" not in output
+    try:
+        # interrupt once sampling has started (PyMC logs the sampler), or after 60 s at the latest
+        seen = []
+        reader = threading.Thread(target=lambda: seen.extend(iter(proc.stdout.readline, b"")),
+                                  daemon=True)
+        reader.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(b"NUTS" in line for line in seen):
+            time.sleep(0.2)
+        time.sleep(2)
+        assert proc.poll() is None, "the fit ended before it could be interrupted"
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+        reader.join(timeout=10)
+        output = b"".join(seen)
+        assert proc.returncode == 130, output
+        assert b"interrupted; nothing was written" in output
+        assert b"Traceback" not in output
+    finally:
+        if proc.poll() is None:  # never leave a sampler running if an assertion failed
+            proc.kill()
+            proc.wait()
     assert (out / "fit.nc").read_bytes() == b"previous fit"
     assert (out / "summary.json").read_text() == '{"previous": true}\n'
     assert sorted(p.name for p in out.iterdir()) == ["fit.nc", "summary.json"]
