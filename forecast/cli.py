@@ -14,7 +14,7 @@ import warnings
 import click
 
 from forecast import __version__
-from forecast.errors import ForecastError
+from forecast.errors import ForecastError, Interrupted
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 LAW_NAMES = ["power", "pure", "chinchilla", "broken", "logistic"]
@@ -32,8 +32,10 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except ForecastError as exc:
+        except (ForecastError, Interrupted) as exc:
             raise _CleanError(str(exc), exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise _CleanError("interrupted; nothing was written", 130) from None
 
 
 def warn(message: str) -> None:
@@ -111,10 +113,13 @@ def _print_fit_table(summary: dict, out: str) -> None:
 @click.option("--budget", type=float, default=None, metavar="FLOPS",
               help="With --law chinchilla: compute-optimal N*, D* and D*/N* at this budget.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary JSON instead of a table.")
+@click.option("--strict", is_flag=True,
+              help="Exit with status 1 if sampling raised a warning (divergences, R-hat > 1.01, "
+                   "low ESS, a posterior piled against a prior bound); outputs are still written.")
 @click.option("--report", "with_report", is_flag=True,
               help="Also write OUT/report.html and OUT/figures/ (as `forecast report OUT`).")
 def fit_cmd(runs_csv, law, y_col, acc, out, priors_path, draws, tune, chains, seed, budget,
-            as_json, with_report):
+            as_json, strict, with_report):
     """Fit a scaling law to RUNS.csv and write OUT/fit.nc and OUT/summary.json."""
     from forecast.errors import InputError
     from forecast.outputs import check_out_dir
@@ -150,6 +155,11 @@ def fit_cmd(runs_csv, law, y_col, acc, out, priors_path, draws, tune, chains, se
         click.echo(json.dumps(result.summary, indent=2, sort_keys=True))
     else:
         _print_fit_table(result.summary, out)
+    if strict and not result.summary["converged"]:
+        from forecast.errors import FitError
+
+        raise FitError("--strict: the sampler warned (see above); the fit is written but "
+                       "should not be trusted")
 
 
 # --- forecast emergence (issue 3) ---------------------------------------------------------------
@@ -257,6 +267,7 @@ def emergence_cmd(fit_dirs, steps_text, threshold, link, from_k, phi, allow_erro
         click.echo(json.dumps({**brief, "emergence_json": str(path)}, indent=2, sort_keys=True))
     else:
         _print_emergence(result, out)
+
 
 # --- forecast backtest and forecast compare (issue 6) -------------------------------------------
 def _parse_cutoffs(cutoff: float | None, cutoffs: str | None) -> list[float]:
@@ -445,3 +456,14 @@ def report_cmd(fit_dir, budget, seed):
 
     path = make_report(fit_dir, budget=budget, seed=seed)
     click.echo(f"wrote {path} and {path.parent / 'figures'}/*.png")
+
+
+
+# --- forecast harness (issue 4): defined in forecast/harness/command.py, torch imported lazily ---
+def _register_harness() -> None:
+    from forecast.harness.command import harness
+
+    main.add_command(harness)
+
+
+_register_harness()

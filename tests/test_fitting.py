@@ -6,14 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from conftest import named_rng
 
 from forecast.cli import main
 from forecast.errors import InputError
 from forecast.fitting import fit, load_fit, optimal_allocation
 from forecast.runs import runs_from_frame
 from forecast.sampling import SamplerSettings
-
-from conftest import named_rng
 
 pytestmark = pytest.mark.slow
 QUICK = SamplerSettings(draws=500, tune=500, chains=4, seed=3)
