@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
-RANKS = HERE / "sbc_ranks.jsonl"
+RANKS = HERE / "sbc_ranks.jsonl"  # --ranks FILE to change
 PARAMS = ("E_scaled", "A_scaled", "alpha", "sigma", "nu")
 L = 99  # posterior draws per rank: ranks take L + 1 = 100 values, 10 per bin
 BINS = 10
@@ -65,7 +65,8 @@ def run(args) -> None:
 
     data, law, priors, model = build(args.seed)
     prior = pm.sample_prior_predictive(draws=args.reps, model=model, random_seed=args.seed)
-    done = sum(1 for _ in RANKS.open()) if RANKS.exists() else 0
+    ranks_path = Path(args.ranks)
+    done = sum(1 for _ in ranks_path.open()) if ranks_path.exists() else 0
     for r in range(done, args.reps):
         truth = {n: float(prior.prior[n].values[0, r]) for n in PARAMS}
         y_sim = prior.prior_predictive["obs"].values[0, r]
@@ -78,7 +79,7 @@ def run(args) -> None:
         line = {"rep": r, "truth": truth, "ranks": ranks_of(idata, truth),
                 "divergences": int(idata.sample_stats["diverging"].sum()),
                 "seconds": time.perf_counter() - t0, "settings": settings.as_dict()}
-        with RANKS.open("a") as fh:
+        with ranks_path.open("a") as fh:
             fh.write(json.dumps(line) + "\n")
         print(r, line["ranks"], f"{line['seconds']:.1f}s", flush=True)
 
@@ -110,7 +111,7 @@ def rank_figure(table: dict[str, np.ndarray]):
 
 
 def report(args) -> None:
-    lines = [json.loads(s) for s in RANKS.read_text().splitlines() if s.strip()]
+    lines = [json.loads(s) for s in Path(args.ranks).read_text().splitlines() if s.strip()]
     table = {n: np.array([ln["ranks"][n] for ln in lines]) for n in PARAMS}
     div = sum(ln["divergences"] > 0 for ln in lines)
     secs = np.median([ln["seconds"] for ln in lines])
@@ -135,5 +136,7 @@ if __name__ == "__main__":
     r.add_argument("--seed", type=int, default=0)
     p = sub.add_parser("report")
     p.add_argument("--out", default=str(HERE.parent / "docs" / "figures" / "sbc_ranks.png"))
+    for sp in (r, p):
+        sp.add_argument("--ranks", default=str(RANKS), help="JSON-lines file of ranks")
     args = ap.parse_args()
     run(args) if args.cmd == "run" else report(args)
