@@ -161,8 +161,6 @@ def tables(observed: float, n_fit: int, n_all: int, results: list[dict], gaps: d
                          f"{L0['q95']:.3g}) | {s['median']:.3g} ({s['q05']:.3g} .. "
                          f"{s['q95']:.3g}) |")
     notes = [f"- {r['label']}: {w}" for r in done for w in r["warnings"]]
-    notes += [f"- {r['label']}: {r['divergences']} divergent transitions"
-              for r in done if r["divergences"]]
     if notes:
         lines += ["", "Fit warnings:", "", *notes]
     lo, hi = gaps["band"]
