@@ -3,23 +3,25 @@
 Everything about *how* the posterior is drawn (sampler, initialisation, caching of compiled
 code) lives here, so it can be changed without touching the model or the summary.
 
-How a fit is drawn (see ``docs/performance.md`` for the measurements behind each choice):
+How a fit is drawn (``docs/performance.md`` has the measurements behind each choice):
 
 1. The model's log density and its gradient are compiled once into one PyTensor C function of
-   the raveled unconstrained parameters *and the data* (``pm.Data`` containers become inputs).
-   Compiled functions are kept in :data:`_COMPILED`, keyed by the model's structure (its
-   graph printed without data values), so every later fit of the same law and priors in this
-   process (a backtest sweep, a law comparison) reuses them with new data and compiles nothing.
-   Across processes PyTensor's own on-disk cache (``~/.pytensor``) keeps the C code.
-2. A point fit (L-BFGS on the log posterior) and the Laplace approximation (finite differences
+   the raveled unconstrained parameters *and the data* (``pm.Data`` containers and dimension
+   lengths become inputs). Compiled functions are kept in :data:`_COMPILED`, keyed by
+   :func:`structure_key` (the model's graph printed without data values), so every later fit of
+   the same law and priors in this process (a backtest sweep, a law comparison) reuses them
+   with new data, even a new number of runs, and compiles nothing. Across processes only
+   PyTensor's on-disk cache of C code (``~/.pytensor``) is kept.
+2. A point fit (L-BFGS on the log posterior) and the Laplace approximation (central differences
    of the gradient) give each chain an over-dispersed start and a dense metric, so the sampler
    sees a near-isotropic posterior: 2-3 tree levels a draw instead of 7-8 for the Chinchilla law.
-3. :func:`forecast.nuts.nuts_chain` (Stan's NUTS in NumPy) runs the chains one after another in
-   this process; warmup refines the metric from the draws and adapts the step size.
-4. Constrained values, deterministics and the pointwise log-likelihood of all draws come from one
-   vectorised function; prior, prior predictive and posterior predictive from PyMC's forward
-   samplers. These run once per fit on whole arrays, so they are compiled with PyTensor's Python
-   linker: nothing for a C compiler to do on a cold cache.
+3. :func:`forecast.nuts.nuts_chain` (Stan's NUTS in NumPy) runs each chain; warmup refines the
+   dense metric from the draws and adapts the step size. Chains run in forked worker
+   processes, one per CPU, which share the compiled functions; every chain has its own seeded
+   stream, so the numbers do not depend on ``cores``.
+4. Constrained values, deterministics, the pointwise log-likelihood and the posterior
+   predictive of all draws come from one vectorised function; prior and prior predictive from
+   ``pm.sample_prior_predictive``.
 """
 
 from __future__ import annotations
