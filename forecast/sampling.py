@@ -73,6 +73,7 @@ class _Compiled:
     post_names: list[str]
     obs_names: list[str]
     x0: np.ndarray  # the model's initial point, raveled: where the point fit starts
+    core_ndims: list[int]  # ndim of each output of ``post`` for one draw
     rngs: list  # random states the posterior predictive draws from (seeded before each call)
 
 
@@ -178,7 +179,8 @@ def _compile(model) -> _Compiled:
     rngs = [v for v in graph_inputs(outs) if isinstance(v.type, RandomType)]
     return _Compiled(logp_dlogp, post, [s.name for s in shared], [v.name for v in value_vars],
                      shapes, [v.name for v in post_outs], [o.name for o in obs],
-                     np.concatenate([np.ravel(point[v.name]) for v in value_vars]), rngs)
+                     np.concatenate([np.ravel(point[v.name]) for v in value_vars]),
+                     [o.type.ndim for o in post_outs + loglik + predict], rngs)
 
 
 def _compiled(model) -> _Compiled:
@@ -337,6 +339,9 @@ def _to_idata(model, comp: _Compiled, draws: np.ndarray, stats: dict, seed: int)
     for k, rng in enumerate(comp.rngs):
         rng.set_value(np.random.default_rng([seed, k]), borrow=True)
     outs = comp.post(draws.reshape(-1, dim), *_data_values(model, comp.data_names))
+    # outputs that do not depend on the draws (a Fixed prior's constant) come back unbatched
+    outs = [np.broadcast_to(o, (chains * n_draws, *np.shape(o))) if np.ndim(o) == nd else o
+            for o, nd in zip(outs, comp.core_ndims, strict=True)]
     shaped = [np.asarray(o).reshape(chains, n_draws, *np.shape(o)[1:]) for o in outs]
     n_post, n_obs = len(comp.post_names), len(comp.obs_names)
     posterior = dict(zip(comp.post_names, shaped[:n_post], strict=True))

@@ -148,3 +148,16 @@ def test_a_second_model_of_the_same_structure_compiles_nothing(monkeypatch):
     idata = sampling.sample(second, sampling.SamplerSettings(**QUICK))
     assert idata.log_likelihood["obs"].shape == (2, 200, 15)
     assert idata.observed_data["obs"].shape == (15,)
+
+
+@pytest.mark.slow
+def test_a_fixed_prior_becomes_a_constant_draw_by_draw():
+    from forecast.model import build_model
+    from forecast.priors import resolve_priors
+    from forecast.sampling import SamplerSettings, sample
+
+    _, data = power_model(10, 4)
+    priors = resolve_priors("power", {"E_scaled": {"dist": "Fixed", "value": 0.5}})
+    idata = sample(build_model(data, "power", priors), SamplerSettings(**QUICK))
+    assert idata.posterior["E_scaled"].shape == (2, 200)
+    assert (idata.posterior["E_scaled"].values == 0.5).all()
