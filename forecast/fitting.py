@@ -168,15 +168,10 @@ def _diagnostics(idata, law: Law, extra: tuple[str, ...] = ()) -> tuple[dict, in
 
 def _accuracy(runs: Runs, column: str, law: Law) -> np.ndarray:
     """Return the per-step accuracy column for the sigmoid link, checked to lie in [0, 1]."""
-    from forecast.runs import _numeric
-
     if law.metric != "positive" or "C" not in law.covariates:
         raise InputError(f"--acc needs a loss law of compute (power, pure, broken), not "
                          f"'{law.name}'")
-    if column not in runs.frame.columns:
-        raise InputError(f"{runs.source}: no column '{column}' for --acc; the file has "
-                         f"{', '.join(runs.frame.columns)}")
-    acc = _numeric(runs.source, runs.frame, column, positive=False)
+    acc = runs.column(column, what="for --acc")
     if ((acc < 0) | (acc > 1)).any():
         i = int(np.argmax((acc < 0) | (acc > 1)))
         raise InputError(f"{runs.source}: line {i + 2}, column '{column}' is {acc[i]:g}; "

@@ -10,14 +10,19 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from forecast.errors import InputError
 from forecast.laws import LAWS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["Runs", "read_runs", "runs_from_frame"]
 
@@ -59,6 +64,20 @@ class Runs:
     def __len__(self) -> int:
         return len(self.y)
 
+    def column(self, name: str, *, what: str = "") -> np.ndarray:
+        """Return another column of the table as finite floats.
+
+        Raises
+        ------
+        InputError
+            If the column is missing, or a value in it is empty or not a finite number (the
+            message names the line); ``what`` says what the column was wanted for.
+        """
+        if name not in self.frame.columns:
+            raise InputError(f"{self.source}: no column '{name}'{' ' + what if what else ''}; "
+                             f"the file has {', '.join(self.frame.columns)}")
+        return _numeric(self.source, self.frame[name].tolist(), name, positive=False)
+
     def subset(self, mask: np.ndarray) -> Runs:
         """Return the runs where ``mask`` is true (e.g. those below a compute cutoff)."""
         mask = np.asarray(mask, dtype=bool)
@@ -93,8 +112,11 @@ def _decode(path: Path, data: bytes) -> str:
         ) from None
 
 
-def _check_shape(path: Path, text: str) -> list[str]:
-    """Check the header's names and that every line has as many fields; return the names."""
+def _check_shape(path: Path, text: str) -> tuple[list[str], list[list[str]]]:
+    """Check the header's names and that every line has as many fields.
+
+    Returns the names and the data rows, blank lines left out.
+    """
     try:
         rows = list(csv.reader(io.StringIO(text)))
     except csv.Error as exc:
@@ -114,24 +136,41 @@ def _check_shape(path: Path, text: str) -> list[str]:
                 f"{path}: column '{name}' appears twice in the header; rename or drop one"
             )
         seen.add(name)
+    data = []
     for i, row in enumerate(rows[1:], start=2):
-        if row and any(c.strip() for c in row) and len(row) != len(names):
+        if not row or not any(c.strip() for c in row):
+            continue
+        if len(row) != len(names):
             raise InputError(
                 f"{path}: not a valid CSV: line {i} has {len(row)} fields but the header has "
                 f"{len(names)}; check the separators and quoting on that line"
             )
-    return names
+        data.append(row)
+    return names, data
 
 
-def _numeric(path: str, frame: pd.DataFrame, col: str, *, positive: bool) -> np.ndarray:
+def _to_float(cell) -> float:
+    if cell is None:
+        return math.nan
+    if isinstance(cell, int | float):
+        return float(cell)
+    text = str(cell).strip()
+    try:
+        return float(text) if "_" not in text else math.nan
+    except ValueError:
+        return math.nan
+
+
+def _numeric(path: str, cells: Sequence, col: str, *, positive: bool) -> np.ndarray:
     """Return a column as floats, naming the first bad row (by file line) if any."""
-    raw = frame[col]
-    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+    values = np.array([_to_float(c) for c in cells], dtype=float)
     bad = ~np.isfinite(values)
     if bad.any():
         i = int(np.argmax(bad))
-        cell = raw.iloc[i]
-        what = "is empty" if pd.isna(cell) or str(cell).strip() == "" else f"is {str(cell)!r}"
+        cell = cells[i]
+        empty = cell is None or (isinstance(cell, float) and math.isnan(cell)) or \
+            str(cell).strip() == ""
+        what = "is empty" if empty else f"is {str(cell).strip()!r}"
         raise InputError(
             f"{path}: line {i + 2}, column '{col}' {what}; every value must be a finite "
             "number (fix or delete that row)"
@@ -172,19 +211,31 @@ def runs_from_frame(frame: pd.DataFrame, *, y: str = "loss", law: str = "power",
     InputError
         If the table cannot be fitted with the law; the message names the column or line.
     """
+    frame = frame.copy()
+    frame.columns = [str(c).strip() for c in frame.columns]
+    checked = _validate({c: frame[c].tolist() for c in frame.columns}, len(frame), y=y, law=law,
+                        source=source)
+    if "flops" not in frame.columns:
+        frame["flops"] = checked[0]
+    flops, yv, params, tokens, warnings = checked
+    return Runs(source, frame, y, flops, yv, params, tokens, sha256, warnings)
+
+
+def _validate(columns: Mapping[str, Sequence], n_rows: int, *, y: str, law: str,
+              source: str) -> tuple:
+    """Check a table given as columns; return flops, y, params, tokens and the warnings."""
     if law not in LAWS:
         raise InputError(f"unknown law '{law}'; use one of {', '.join(LAWS)}")
     spec = LAWS[law]
-    frame = frame.copy()
-    frame.columns = [str(c).strip() for c in frame.columns]
-    if len(frame) == 0:
+    names = list(columns)
+    if n_rows == 0:
         raise InputError(f"{source}: has a header but no rows; add one row per run")
-    if y not in frame.columns:
+    if y not in columns:
         raise InputError(
             f"{source}: no column '{y}' for the metric; pass --y with one of: "
-            f"{', '.join(frame.columns)}"
+            f"{', '.join(names)}"
         )
-    has = set(frame.columns)
+    has = set(names)
     if "flops" not in has and not {"params", "tokens"} <= has:
         raise InputError(
             f"{source}: no compute columns; add 'flops' (training FLOPs), or 'params' and "
@@ -193,18 +244,19 @@ def runs_from_frame(frame: pd.DataFrame, *, y: str = "loss", law: str = "power",
     if "N" in spec.covariates and not ("params" in has and ({"tokens", "flops"} & has)):
         raise InputError(
             f"{source}: law '{law}' needs columns 'params' and 'tokens' (or 'flops'); "
-            f"the file has {', '.join(frame.columns)}; use --law power for compute only"
+            f"the file has {', '.join(names)}; use --law power for compute only"
         )
-    params = _numeric(source, frame, "params", positive=True) if "params" in has else None
-    tokens = _numeric(source, frame, "tokens", positive=True) if "tokens" in has else None
+    params = _numeric(source, columns["params"], "params", positive=True) if "params" in has \
+        else None
+    tokens = _numeric(source, columns["tokens"], "tokens", positive=True) if "tokens" in has \
+        else None
     if "flops" in has:
-        flops = _numeric(source, frame, "flops", positive=True)
+        flops = _numeric(source, columns["flops"], "flops", positive=True)
     else:
         flops = 6.0 * params * tokens
-        frame["flops"] = flops
     if tokens is None and params is not None and "N" in spec.covariates:
         tokens = flops / (6.0 * params)
-    yv = _numeric(source, frame, y, positive=spec.metric == "positive")
+    yv = _numeric(source, columns[y], y, positive=spec.metric == "positive")
     if spec.metric == "unit" and ((yv < 0) | (yv > 1)).any():
         i = int(np.argmax((yv < 0) | (yv > 1)))
         raise InputError(
@@ -237,7 +289,7 @@ def runs_from_frame(frame: pd.DataFrame, *, y: str = "loss", law: str = "power",
             f"{source}: column '{y}' reaches {yv.max():g}, which looks like a percentage or "
             "perplexity rather than a loss in nats; check the metric"
         )
-    return Runs(source, frame, y, flops, yv, params, tokens, sha256, warnings)
+    return flops, yv, params, tokens, warnings
 
 
 def read_runs(path: str | Path, *, y: str = "loss", law: str = "power") -> Runs:
@@ -268,13 +320,14 @@ def read_runs(path: str | Path, *, y: str = "loss", law: str = "power") -> Runs:
         raise InputError(f"unknown law '{law}'; use one of {', '.join(LAWS)}")
     data = _read_bytes(path)
     text = _decode(path, data)
-    _check_shape(path, text)
-    try:
-        frame = pd.read_csv(io.StringIO(text), skipinitialspace=True, dtype=str,
-                            keep_default_na=False, index_col=False)
-    except (pd.errors.ParserError, csv.Error) as exc:
-        msg = str(exc).strip().splitlines()[-1] if str(exc).strip() else "cannot be parsed"
-        raise InputError(f"{path}: not a valid CSV ({msg}); check the separators") from None
-    frame = frame.replace("", np.nan)
-    return runs_from_frame(frame, y=y, law=law, source=str(path),
-                           sha256=hashlib.sha256(data).hexdigest())
+    names, rows = _check_shape(path, text)
+    columns = {name: [row[j].strip() or None for row in rows] for j, name in enumerate(names)}
+    checked = _validate(columns, len(rows), y=y, law=law, source=str(path))
+    import pandas as pd  # only for a valid table: errors above return without it
+
+    frame = pd.DataFrame(columns, dtype=object)
+    if "flops" not in frame.columns:
+        frame["flops"] = checked[0]
+    flops, yv, params, tokens, warnings = checked
+    return Runs(str(path), frame, y, flops, yv, params, tokens,
+                hashlib.sha256(data).hexdigest(), warnings)
