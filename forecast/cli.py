@@ -49,6 +49,24 @@ def _quiet_imports() -> None:
     warnings.filterwarnings("ignore", message=".*ArviZ is undergoing.*")
 
 
+def sampler_options(command):
+    """Add the sampler options shared by every command that fits: draws, tune, chains, seed."""
+    options = [
+        click.option("--draws", type=click.IntRange(min=10), default=1000, show_default=True,
+                     help="Posterior draws per chain."),
+        click.option("--tune", type=click.IntRange(min=0), default=1000, show_default=True,
+                     help="Tuning (warmup) steps per chain."),
+        click.option("--chains", type=click.IntRange(min=1), default=4, show_default=True,
+                     help="Independent NUTS chains."),
+        click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+                     help="Random seed of everything random: the same seed gives the same "
+                          "numbers."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @click.group(cls=_Group, context_settings=CONTEXT)
 @click.version_option(__version__, "-V", "--version", prog_name="forecast")
 def main() -> None:
@@ -102,14 +120,7 @@ def _print_fit_table(summary: dict, out: str) -> None:
               help="Folder for fit.nc and summary.json (written atomically).")
 @click.option("--priors", "priors_path", type=click.Path(), default=None,
               help="TOML file overriding default priors (see docs/priors.md).")
-@click.option("--draws", type=click.IntRange(min=10), default=1000, show_default=True,
-              help="Posterior draws per chain.")
-@click.option("--tune", type=click.IntRange(min=0), default=1000, show_default=True,
-              help="Tuning steps per chain.")
-@click.option("--chains", type=click.IntRange(min=1), default=4, show_default=True,
-              help="Independent NUTS chains (run in this process).")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Random seed: the same seed gives the same numbers.")
+@sampler_options
 @click.option("--budget", type=float, default=None, metavar="FLOPS",
               help="With --law chinchilla: compute-optimal N*, D* and D*/N* at this budget.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary JSON instead of a table.")
@@ -317,14 +328,7 @@ def _print_backtest(result: dict) -> None:
               help="Metric column to forecast.")
 @click.option("--boot", type=click.IntRange(min=10), default=200, show_default=True,
               help="Bootstrap resamples of the point-fit baseline.")
-@click.option("--draws", type=click.IntRange(min=10), default=1000, show_default=True,
-              help="Posterior draws per chain.")
-@click.option("--tune", type=click.IntRange(min=0), default=1000, show_default=True,
-              help="Tuning steps per chain.")
-@click.option("--chains", type=click.IntRange(min=1), default=4, show_default=True,
-              help="Independent NUTS chains.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Random seed of sampling, predictive noise and bootstrap.")
+@sampler_options
 @click.option("--steps", "steps_text", default=None, metavar="K[,K..]",
               help="Crossing backtest too: forecast where exact_kK crosses --threshold (fit a "
                    "per-step loss, e.g. --y step_loss) and compare with the observed crossing.")
@@ -380,14 +384,7 @@ def backtest_cmd(runs_csv, cutoff, cutoffs, law, y_col, boot, draws, tune, chain
               help="Metric column (a loss).")
 @click.option("--cutoff", type=float, default=None, metavar="FLOPS",
               help="Leave-future-out cutoff [default: the largest 20% of runs are held out].")
-@click.option("--draws", type=click.IntRange(min=10), default=1000, show_default=True,
-              help="Posterior draws per chain.")
-@click.option("--tune", type=click.IntRange(min=0), default=1000, show_default=True,
-              help="Tuning steps per chain.")
-@click.option("--chains", type=click.IntRange(min=1), default=4, show_default=True,
-              help="Independent NUTS chains.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Random seed.")
+@sampler_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def compare_cmd(runs_csv, laws_text, y_col, cutoff, draws, tune, chains, seed, as_json):
     """Rank scaling laws on RUNS.csv by PSIS-LOO and by a leave-future-out score.
