@@ -25,7 +25,7 @@ from forecast.outputs import atomic_write, write_json
 from forecast.runs import Runs
 from forecast.sampling import SamplerSettings, sample
 
-__all__ = ["Fit", "SamplerSettings", "fit", "load_fit", "optimal_allocation"]
+__all__ = ["Fit", "SamplerSettings", "diagnostics", "fit", "load_fit", "optimal_allocation"]
 
 QUANTILES = {"q05": 0.05, "q25": 0.25, "median": 0.5, "q75": 0.75, "q95": 0.95}
 RHAT_MAX = 1.01
@@ -129,7 +129,16 @@ def _against_bounds(idata, priors: dict) -> list[str]:
     return out
 
 
-def _diagnostics(idata, law: Law, extra: tuple[str, ...] = ()) -> tuple[dict, int, list[str]]:
+def diagnostics(idata, law: Law, extra: tuple[str, ...] = ()) -> tuple[dict, int, list[str]]:
+    """Summarise the posterior of the law's parameters (and ``extra`` ones) with diagnostics.
+
+    Returns
+    -------
+    (dict, int, list of str)
+        Per parameter: quantiles, mean, sd, R-hat, bulk and tail ESS; the number of divergent
+        transitions; and the warnings (R-hat above 1.01, bulk ESS below 400, divergences), each
+        saying what it means and what to try. Parameters fixed by their prior are not flagged.
+    """
     import arviz as az
 
     names = list(law.params) + list(extra)
@@ -268,7 +277,7 @@ def fit(runs: Runs, law: str = "power", *, priors: dict | None = None,
         "sampler": json.dumps(settings.as_dict(), sort_keys=True), "acc": acc or "",
     })
     link = ("s", "L0") + (() if resolved.get("floor", {}).get("dist") == "Fixed" else ("floor",))
-    params, divergences, problems = _diagnostics(idata, spec, link if acc else ())
+    params, divergences, problems = diagnostics(idata, spec, link if acc else ())
     problems += _against_bounds(idata, resolved)
     summary = {
         "law": spec.name, "formula": spec.formula, "y": runs.y_name, "n_runs": len(runs),

@@ -89,10 +89,10 @@ def _prior(name: str, spec: Mapping[str, float], **kw):
 
 def sigmoid_priors(user: Mapping[str, object] | None = None, source: str = "priors") -> dict:
     """Priors of the joint sigmoid link: :data:`SIGMOID_PRIORS` with the user's overrides."""
-    from forecast.priors import _check_prior
+    from forecast.priors import check_prior
 
     user = dict(user or {})
-    return {**SIGMOID_PRIORS, **{k: _check_prior(k, v, source) for k, v in user.items()}}
+    return {**SIGMOID_PRIORS, **{k: check_prior(k, v, source) for k, v in user.items()}}
 
 
 def _beta_likelihood(name: str, data_name: str, y: np.ndarray, mu, kappa):

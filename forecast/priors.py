@@ -16,7 +16,7 @@ from pathlib import Path
 
 from forecast.errors import InputError
 
-__all__ = ["DISTRIBUTIONS", "default_priors", "load_priors", "resolve_priors"]
+__all__ = ["DISTRIBUTIONS", "check_prior", "default_priors", "load_priors", "resolve_priors"]
 
 # Distribution name -> the arguments it takes (all required), as PyMC names them.
 DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
@@ -83,7 +83,15 @@ def default_priors(law_name: str) -> dict[str, dict]:
     return out
 
 
-def _check_prior(name: str, spec: object, source: str) -> dict:
+def check_prior(name: str, spec: object, source: str) -> dict:
+    """Validate one user prior ``{"dist": ..., **arguments}``; return it with float arguments.
+
+    Raises
+    ------
+    InputError
+        Naming ``source`` and the parameter, for an unknown distribution, missing or extra
+        arguments, or a value that is not a finite number (or not positive where it must be).
+    """
     if not isinstance(spec, Mapping):
         raise InputError(
             f"{source}: prior for '{name}' must be a table like "
@@ -152,7 +160,7 @@ def resolve_priors(law_name: str, user: Mapping[str, object] | None = None, *,
             f"{source}: unknown parameter '{unknown[0]}' for law '{law_name}'; "
             f"the law's parameters are {', '.join(defaults)}"
         )
-    checked = {k: _check_prior(k, v, source) for k, v in user.items()}
+    checked = {k: check_prior(k, v, source) for k, v in user.items()}
     return {**defaults, **dict(derived or {}), **checked}
 
 

@@ -217,7 +217,7 @@ def _data_table(fit, runs, summary: dict) -> str:
 
 
 def _diagnostics(fit, summary: dict) -> tuple[dict, int, list[str]]:
-    from forecast.fitting import _diagnostics as diagnose
+    from forecast.fitting import diagnostics as diagnose
 
     extra = tuple(n for n in summary.get("params", {}) if n not in fit.law.params)
     extra += tuple(n for n in NOISE if n in fit.idata.posterior)
