@@ -11,10 +11,12 @@ Scores (the same for the Bayesian model and for the point-fit baseline of
   metric's units (lower is better; it equals the absolute error for a point forecast).
 
 The model's predictive draws are for a *new run*, not for the mean: at each posterior draw the
-law's mean times ``exp(sigma * t_nu)`` (the Student-t noise in log space of the fitted model;
-a Beta draw for accuracy laws). The baseline's are the bootstrap percentile intervals of the
-curve, as the usual procedure reports them, and, as ``baseline_noise``, the same with a
-resampled residual of the fit added (a predictive interval for it too).
+law's mean times ``exp(sigma * t_nu + kappa * d * z)``: the Student-t noise in log space of the
+fitted model, plus, ``d`` decades beyond the largest fitted compute, the fit's extrapolation
+error (:mod:`forecast.extrapolation`); a Beta draw for accuracy laws. The baseline's are the
+bootstrap percentile intervals of the curve, as the usual procedure reports them, and, as
+``baseline_noise``, the same with a resampled residual of the fit added (a predictive interval
+for it too).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import numpy as np
 
 from forecast.baseline import covariates, fit_baseline
 from forecast.errors import InputError
+from forecast.extrapolation import extrapolation_noise
 from forecast.laws import get_law, predict
 from forecast.runs import Runs
 
@@ -118,6 +121,10 @@ def score(draws: np.ndarray, y: np.ndarray, point: np.ndarray | None = None) -> 
 def model_draws(result, runs: Runs, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Posterior draws of the mean and posterior predictive draws for new runs at ``runs``.
 
+    A new run's loss is the mean times ``exp(sigma t_nu + kappa d z)``: the fitted Student-t
+    noise plus the fit's extrapolation error ``d`` decades beyond its largest compute
+    (:func:`forecast.extrapolation.extrapolation_noise`).
+
     Parameters
     ----------
     result : forecast.fitting.Fit
@@ -138,6 +145,7 @@ def model_draws(result, runs: Runs, rng: np.random.Generator) -> tuple[np.ndarra
     if law.metric == "positive":
         sigma, nu = result.draws("sigma")[:, None], result.draws("nu")[:, None]
         noise = sigma * rng.standard_t(np.broadcast_to(nu, mean.shape))
+        noise += extrapolation_noise(result.extrapolation, runs.flops, mean.shape, rng)
         return mean, mean * np.exp(noise)
     kappa = result.draws("kappa")[:, None]
     m = np.clip(mean, 1e-3, 1 - 1e-3)
@@ -224,7 +232,7 @@ def crossing_scores(result, runs: Runs, ks: Sequence[int], cutoff: float, *,
 
 def backtest(runs: Runs, law: str, cutoff: float, *, settings=None, priors: dict | None = None,
              n_boot: int = 200, seed: int = 0, steps: Sequence[int] = (),
-             threshold: float = 0.5) -> dict:
+             threshold: float = 0.5, extrapolation: str = "lfo") -> dict:
     """Fit the model and the baseline below ``cutoff`` and score both on the runs above it.
 
     Parameters
@@ -248,6 +256,8 @@ def backtest(runs: Runs, law: str, cutoff: float, *, settings=None, priors: dict
         per-step loss, e.g. ``step_loss``); empty for none.
     threshold : float
         Success level of the crossing backtest.
+    extrapolation : {"lfo", "none"}
+        Whether the fit estimates its extrapolation error (see :func:`forecast.fitting.fit`).
 
     Returns
     -------
@@ -269,7 +279,7 @@ def backtest(runs: Runs, law: str, cutoff: float, *, settings=None, priors: dict
     fit_runs, test = split_runs(runs, cutoff, law)
     require_exact(runs, steps)
     t0 = time.perf_counter()
-    result = fit(fit_runs, law, priors=priors, settings=settings)
+    result = fit(fit_runs, law, priors=priors, settings=settings, extrapolation=extrapolation)
     t1 = time.perf_counter()
     rng = np.random.default_rng(seed)
     mean, pred = model_draws(result, test, rng)
@@ -287,6 +297,7 @@ def backtest(runs: Runs, law: str, cutoff: float, *, settings=None, priors: dict
         "params": {k: {q: p[q] for q in ("median", "q05", "q95")}
                    for k, p in result.summary["params"].items()},
         "noise": {n: float(np.median(result.draws(n))) for n in noise},
+        "extrapolation": result.extrapolation,
         "baseline_params": base.raw,
         "seconds": {"fit": t1 - t0, "baseline": t2 - t1},
         "divergences": result.summary["divergences"],

@@ -50,7 +50,7 @@ def _quiet_imports() -> None:
 
 
 def sampler_options(command):
-    """Add the sampler options shared by every command that fits: draws, tune, chains, seed."""
+    """Add the options shared by every command that fits (sampler settings, extrapolation)."""
     options = [
         click.option("--draws", type=click.IntRange(min=10), default=1000, show_default=True,
                      help="Posterior draws per chain."),
@@ -61,6 +61,11 @@ def sampler_options(command):
         click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
                      help="Random seed of everything random: the same seed gives the same "
                           "numbers."),
+        click.option("--extrapolation", type=click.Choice(["lfo", "none"]), default="lfo",
+                     show_default=True,
+                     help="Extrapolation error of forecasts beyond the fitted compute: lfo "
+                          "estimates it by refitting without the largest 10% of runs and "
+                          "scoring them (docs/backtest.md); none leaves it out."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -129,8 +134,8 @@ def _print_fit_table(summary: dict, out: str) -> None:
                    "low ESS, a posterior piled against a prior bound); outputs are still written.")
 @click.option("--report", "with_report", is_flag=True,
               help="Also write OUT/report.html and OUT/figures/ (as `forecast report OUT`).")
-def fit_cmd(runs_csv, law, y_col, acc, out, priors_path, draws, tune, chains, seed, budget,
-            as_json, strict, with_report):
+def fit_cmd(runs_csv, law, y_col, acc, out, priors_path, draws, tune, chains, seed,
+            extrapolation, budget, as_json, strict, with_report):
     """Fit a scaling law to RUNS.csv and write OUT/fit.nc and OUT/summary.json."""
     from forecast.errors import InputError
     from forecast.outputs import check_out_dir
@@ -152,7 +157,8 @@ def fit_cmd(runs_csv, law, y_col, acc, out, priors_path, draws, tune, chains, se
     settings = SamplerSettings(draws=draws, tune=tune, chains=chains, seed=seed,
                                progress=sys.stderr.isatty())
     result = fit(runs, law, priors=user_priors, settings=settings,
-                 priors_source=str(priors_path or "priors"), acc=acc)
+                 priors_source=str(priors_path or "priors"), acc=acc,
+                 extrapolation=extrapolation)
     if budget is not None:
         result.summary["allocation"] = optimal_allocation(result, budget)
     result.save(out)
@@ -337,7 +343,7 @@ def _print_backtest(result: dict) -> None:
 @click.option("--json", "as_json", is_flag=True,
               help="Print JSON (a list of results with --cutoffs) instead of a table.")
 def backtest_cmd(runs_csv, cutoff, cutoffs, law, y_col, boot, draws, tune, chains, seed,
-                 steps_text, threshold, as_json):
+                 extrapolation, steps_text, threshold, as_json):
     """Backtest a law on RUNS.csv: fit below a compute cutoff, score the forecast above it.
 
     Scores the posterior median's median absolute percentage error, the coverage of the central
@@ -363,7 +369,7 @@ def backtest_cmd(runs_csv, cutoff, cutoffs, law, y_col, boot, draws, tune, chain
 
     settings = SamplerSettings(draws=draws, tune=tune, chains=chains, seed=seed)
     results = sweep(runs, law, levels, settings=settings, n_boot=boot, seed=seed, steps=steps,
-                    threshold=threshold)
+                    threshold=threshold, extrapolation=extrapolation)
     for r in results:
         for line in r["warnings"][len(runs.warnings):]:
             warn(f"cutoff {r['cutoff']:.3g}: {line}")
@@ -386,7 +392,8 @@ def backtest_cmd(runs_csv, cutoff, cutoffs, law, y_col, boot, draws, tune, chain
               help="Leave-future-out cutoff [default: the largest 20% of runs are held out].")
 @sampler_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def compare_cmd(runs_csv, laws_text, y_col, cutoff, draws, tune, chains, seed, as_json):
+def compare_cmd(runs_csv, laws_text, y_col, cutoff, draws, tune, chains, seed, extrapolation,
+                as_json):
     """Rank scaling laws on RUNS.csv by PSIS-LOO and by a leave-future-out score.
 
     Each law is fitted to all runs (for LOO and stacking weights) and to the runs at or below
@@ -416,7 +423,8 @@ def compare_cmd(runs_csv, laws_text, y_col, cutoff, draws, tune, chains, seed, a
     from forecast.sampling import SamplerSettings
 
     settings = SamplerSettings(draws=draws, tune=tune, chains=chains, seed=seed)
-    result = compare_laws(runs_by_law, cutoff=cut, settings=settings, seed=seed)
+    result = compare_laws(runs_by_law, cutoff=cut, settings=settings, seed=seed,
+                          extrapolation=extrapolation)
     if as_json:
         click.echo(json.dumps(result, indent=2, sort_keys=True))
         return

@@ -23,6 +23,7 @@ import numpy as np
 from forecast.backtest import model_draws, score, split_runs
 from forecast.baseline import covariates
 from forecast.errors import InputError
+from forecast.extrapolation import decades_beyond, lfo_cutoff, mixture_log_density
 from forecast.laws import LAWS, predict
 from forecast.runs import Runs
 
@@ -38,18 +39,13 @@ def candidate_laws(columns) -> list[str]:
     return laws
 
 
-def lfo_cutoff(runs: Runs, holdout: float = 0.2) -> float:
-    """Return the compute below which ``1 - holdout`` of the runs lie (the default cutoff)."""
-    if not 0 < holdout < 1:
-        raise InputError(f"--holdout {holdout}: must be a fraction between 0 and 1, e.g. 0.2")
-    flops = np.sort(runs.flops)
-    return float(flops[max(int(np.floor((1 - holdout) * len(flops))) - 1, 0)])
-
-
-def log_predictive_density(result, test: Runs) -> np.ndarray:
+def log_predictive_density(result, test: Runs, rng: np.random.Generator | None = None
+                           ) -> np.ndarray:
     """Log predictive density of each held-out run's ``log y`` under a fit (loss laws).
 
-    ``log( mean over draws of t_nu(log y | log L(x), sigma) )``, one value per run.
+    ``log( mean over draws of p(log y | log L(x), sigma, nu, kappa d) )``, one value per run: the
+    Student-t noise, plus the fit's extrapolation error (:mod:`forecast.extrapolation`) when it
+    has one, through the normal scale mixture (``rng`` draws its mixing variances).
     """
     from scipy.special import logsumexp
     from scipy.stats import t as student_t
@@ -58,13 +54,20 @@ def log_predictive_density(result, test: Runs) -> np.ndarray:
     with np.errstate(all="ignore"):
         loc = np.log(predict(result.law, raw, **covariates(test, result.law)))
     sigma, nu = result.draws("sigma")[:, None], result.draws("nu")[:, None]
-    lp = student_t.logpdf(np.log(test.y)[None, :], nu, loc=loc, scale=sigma)
+    y = np.log(test.y)
+    ext = result.extrapolation
+    if ext["kappa_per_decade"] > 0:
+        rng = rng or np.random.default_rng(0)
+        w = 1.0 / rng.gamma(nu / 2, 2 / nu, size=loc.shape)
+        d = decades_beyond(test.flops, ext["flops_max"])
+        return mixture_log_density(y, loc, sigma, nu, d, ext["kappa_per_decade"], w)
+    lp = student_t.logpdf(y[None, :], nu, loc=loc, scale=sigma)
     lp = np.where(np.isfinite(lp), lp, -np.inf)
     return logsumexp(lp, axis=0) - np.log(lp.shape[0])
 
 
 def compare_laws(runs_by_law: dict[str, Runs], *, cutoff: float | None = None,
-                 settings=None, seed: int = 0) -> dict:
+                 settings=None, seed: int = 0, extrapolation: str = "lfo") -> dict:
     """Fit each law on all runs and below a cutoff; rank by PSIS-LOO and leave-future-out.
 
     Parameters
@@ -77,6 +80,8 @@ def compare_laws(runs_by_law: dict[str, Runs], *, cutoff: float | None = None,
         Sampler settings of every fit.
     seed : int
         Seed of the predictive draws of the LFO scores.
+    extrapolation : {"lfo", "none"}
+        Whether each fit estimates its extrapolation error (see :func:`forecast.fitting.fit`).
 
     Returns
     -------
@@ -102,16 +107,16 @@ def compare_laws(runs_by_law: dict[str, Runs], *, cutoff: float | None = None,
     rng = np.random.default_rng(seed)
     fits, rows = {}, {}
     for law, runs in runs_by_law.items():
-        fits[law] = fit(runs, law, settings=settings)
+        fits[law] = fit(runs, law, settings=settings, extrapolation=extrapolation)
         fit_runs, test = splits[law]
-        future = fit(fit_runs, law, settings=settings)
+        future = fit(fit_runs, law, settings=settings, extrapolation=extrapolation)
         mean, pred = model_draws(future, test, rng)
         s = score(pred, test.y, np.median(mean, axis=0))
         loo = az.loo(fits[law].idata, pointwise=True)
         rows[law] = {
             "law": law, "elpd_loo": float(loo.elpd_loo), "se": float(loo.se),
             "p_loo": float(loo.p_loo), "pareto_k_bad": int((loo.pareto_k.values > 0.7).sum()),
-            "elpd_lfo": float(log_predictive_density(future, test).sum()),
+            "elpd_lfo": float(log_predictive_density(future, test, rng).sum()),
             "median_ape": s["median_ape"], "coverage_90": s["coverage"]["90"],
             "divergences": fits[law].summary["divergences"] + future.summary["divergences"],
         }

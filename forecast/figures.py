@@ -85,8 +85,9 @@ def fit_bands(fit, C: np.ndarray, *, seed: int = 0) -> dict[str, dict[str, np.nd
     For laws of compute the mean is the law at ``C``; for ``chinchilla`` it is the loss along the
     compute-optimal frontier (:func:`forecast.laws.compute_optimal`: the best model one can
     train with ``C`` FLOPs).
-    A new run adds the fitted noise: ``mean * exp(sigma t_nu)`` per draw (Student-t in log space),
-    or a Beta draw for accuracy laws (:func:`forecast.backtest.model_draws`).
+    A new run adds the fitted noise: ``mean * exp(sigma t_nu + kappa d z)`` per draw (Student-t
+    in log space, plus the extrapolation error beyond the fitted compute), or a Beta draw for
+    accuracy laws (:func:`forecast.backtest.model_draws`).
 
     Parameters
     ----------

@@ -56,6 +56,15 @@ class Fit:
         """All raw-unit parameters of the law, as flat arrays of draws."""
         return {k: self.draws(k) for k in self.law.params}
 
+    @property
+    def extrapolation(self) -> dict:
+        """Extrapolation error of :mod:`forecast.extrapolation` (0 for fits made without it)."""
+        text = self.idata.attrs.get("extrapolation")
+        if text:
+            return json.loads(text)
+        return {"method": "none", "kappa_per_decade": 0.0, "flops_max": float("inf"),
+                "reason": "fitted by a version without extrapolation error"}
+
     def save(self, out: str | Path) -> Path:
         """Write ``fit.nc`` and ``summary.json`` in ``out`` atomically; return ``out``."""
         out = Path(out)
@@ -218,7 +227,7 @@ def _interrupt_cleanly():
 
 def fit(runs: Runs, law: str = "power", *, priors: dict | None = None,
         settings: SamplerSettings | None = None, priors_source: str = "priors",
-        acc: str | None = None) -> Fit:
+        acc: str | None = None, extrapolation: str = "lfo") -> Fit:
     """Fit a scaling law to runs with NUTS.
 
     Parameters
@@ -237,6 +246,10 @@ def fit(runs: Runs, law: str = "power", *, priors: dict | None = None,
         A per-step accuracy column of the runs: fit ``acc = floor + (1 - floor) sigmoid(s (L0 -
         L(C)))`` jointly with the loss law (priors of ``floor``, ``s_scaled``, ``L0_scaled``,
         ``kappa`` in :data:`forecast.model.SIGMOID_PRIORS`, overridable like the law's).
+    extrapolation : {"lfo", "none"}
+        ``"lfo"`` (default) also estimates the law's extrapolation error by leave-future-out on
+        these runs (:func:`forecast.extrapolation.calibrate`), which widens every forecast for a
+        new run beyond the largest fitted compute; ``"none"`` leaves it out.
 
     Returns
     -------
@@ -250,22 +263,31 @@ def fit(runs: Runs, law: str = "power", *, priors: dict | None = None,
     FitError
         If sampling fails.
     """
+    from forecast.extrapolation import calibrate, uncalibrated
     from forecast.model import SIGMOID_PRIORS, build_model, data_priors, model_data, sigmoid_priors
     from forecast.priors import resolve_priors
 
     spec = get_law(law)
     settings = settings or SamplerSettings()
-    acc_values = _accuracy(runs, acc, spec) if acc else None
-    data = model_data(runs, spec, acc=acc_values)
-    user = dict(priors or {})
-    link_user = {k: user.pop(k) for k in list(user) if acc and k in SIGMOID_PRIORS}
-    resolved = resolve_priors(spec.name, user, derived=data_priors(data, spec),
-                              source=priors_source)
-    if acc:
-        resolved.update(sigmoid_priors(link_user, priors_source))
-    model = build_model(data, spec, resolved)
+    if extrapolation not in ("lfo", "none"):
+        raise InputError(f"--extrapolation {extrapolation}: use 'lfo' or 'none'")
+
+    def build(some: Runs):
+        acc_values = _accuracy(some, acc, spec) if acc else None
+        data = model_data(some, spec, acc=acc_values)
+        user = dict(priors or {})
+        link_user = {k: user.pop(k) for k in list(user) if acc and k in SIGMOID_PRIORS}
+        resolved = resolve_priors(spec.name, user, derived=data_priors(data, spec),
+                                  source=priors_source)
+        if acc:
+            resolved.update(sigmoid_priors(link_user, priors_source))
+        return build_model(data, spec, resolved), data, resolved
+
+    model, data, resolved = build(runs)
     with _interrupt_cleanly():
         idata = sample(model, settings)
+        ext = (calibrate(runs, spec, lambda some: build(some)[:2], settings.seed)
+               if extrapolation == "lfo" else uncalibrated(runs, "--extrapolation none"))
     _add_raw(idata.posterior, spec, data.refs)
     _add_raw(idata.prior, spec, data.refs)
     _add_link_raw(idata.posterior, data.refs["y"])
@@ -275,6 +297,7 @@ def fit(runs: Runs, law: str = "power", *, priors: dict | None = None,
         "source": runs.source, "input_sha256": runs.sha256, "refs": json.dumps(data.refs),
         "priors": json.dumps(resolved, sort_keys=True),
         "sampler": json.dumps(settings.as_dict(), sort_keys=True), "acc": acc or "",
+        "extrapolation": json.dumps(ext),
     })
     link = ("s", "L0") + (() if resolved.get("floor", {}).get("dist") == "Fixed" else ("floor",))
     params, divergences, problems = diagnostics(idata, spec, link if acc else ())
@@ -285,7 +308,7 @@ def fit(runs: Runs, law: str = "power", *, priors: dict | None = None,
         "flops_range": [float(runs.flops.min()), float(runs.flops.max())],
         "divergences": divergences, "params": params, "reference_scales": data.refs,
         "sampler": settings.as_dict(), "warnings": runs.warnings + problems,
-        "converged": not problems, "forecast_version": __version__,
+        "converged": not problems, "forecast_version": __version__, "extrapolation": ext,
     }
     if acc:
         summary["link"] = {"name": "sigmoid", "acc": acc, "formula":
