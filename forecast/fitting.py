@@ -263,7 +263,7 @@ def fit(runs: Runs, law: str = "power", *, priors: dict | None = None,
     FitError
         If sampling fails.
     """
-    from forecast.extrapolation import calibrate, uncalibrated
+    from forecast.extrapolation import KAPPA_MAX, calibrate, uncalibrated
     from forecast.model import SIGMOID_PRIORS, build_model, data_priors, model_data, sigmoid_priors
     from forecast.priors import resolve_priors
 
@@ -302,12 +302,18 @@ def fit(runs: Runs, law: str = "power", *, priors: dict | None = None,
     link = ("s", "L0") + (() if resolved.get("floor", {}).get("dist") == "Fixed" else ("floor",))
     params, divergences, problems = diagnostics(idata, spec, link if acc else ())
     problems += _against_bounds(idata, resolved)
+    misfit = []
+    if ext["kappa_per_decade"] >= 0.99 * KAPPA_MAX:
+        misfit.append(
+            f"the extrapolation error reached its bound ({KAPPA_MAX:g} per decade): refitted "
+            f"without its largest runs, the law missed them badly, so it does not extrapolate on "
+            f"these runs; try another law (`forecast compare`) or more runs")
     summary = {
         "law": spec.name, "formula": spec.formula, "y": runs.y_name, "n_runs": len(runs),
         "source": runs.source, "input_sha256": runs.sha256,
         "flops_range": [float(runs.flops.min()), float(runs.flops.max())],
         "divergences": divergences, "params": params, "reference_scales": data.refs,
-        "sampler": settings.as_dict(), "warnings": runs.warnings + problems,
+        "sampler": settings.as_dict(), "warnings": runs.warnings + problems + misfit,
         "converged": not problems, "forecast_version": __version__, "extrapolation": ext,
     }
     if acc:

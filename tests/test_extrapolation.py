@@ -128,3 +128,15 @@ def test_calibrate_skips_accuracy_laws_and_tiny_tables():
     assert out["method"] == "none" and out["kappa_per_decade"] == 0.0
     assert "too few runs (8)" in out["reason"]
     assert calibrate(runs, get_law("logistic"), never, 0)["method"] == "none"
+
+
+def test_a_law_that_misses_its_own_largest_runs_gets_a_wide_error_and_a_warning():
+    # the harness runs up to 1e11 FLOPs: a plateau, then the phase change in the last 10%
+    from forecast.fitting import fit
+    from forecast.sampling import SamplerSettings
+
+    runs = read_runs(FIXTURES / "harness_addition.csv", law="power")
+    below = runs.subset(runs.flops <= 1e11)
+    result = fit(below, "power", settings=SamplerSettings(draws=200, tune=200, chains=2, seed=0))
+    assert result.extrapolation["kappa_per_decade"] >= 0.99 * KAPPA_MAX
+    assert any("does not extrapolate" in w for w in result.summary["warnings"])
