@@ -99,6 +99,13 @@ def _print_fit_table(summary: dict, out: str) -> None:
                    f"{_fmt(p['r_hat']):>8}{p['ess_bulk'] or 0:>10.0f}")
     click.echo("")
     click.echo(f"divergences: {summary['divergences']}")
+    ext = summary.get("extrapolation") or {}
+    if ext.get("method") == "lfo":
+        click.echo(f"extrapolation error: {ext['kappa_per_decade']:.3g} (log units) per decade "
+                   f"beyond {ext['flops_max']:.3g} FLOPs (refit on {ext['n_inner_fit']} runs, "
+                   f"scored on the {ext['n_inner_test']} largest)")
+    elif ext:
+        click.echo(f"extrapolation error: none ({ext.get('reason', '')})")
     alloc = summary.get("allocation")
     if alloc:
         click.echo(f"compute-optimal at {alloc['budget']:.3g} FLOPs (median [5%, 95%]):")

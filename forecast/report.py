@@ -368,6 +368,18 @@ def _predictive_check(fit, runs, seed: int) -> str:
             f"10%).{verdict}</p>")
 
 
+def _extrapolation_note(fit) -> str:
+    """Say what extrapolation error the forecasts beyond the runs carry."""
+    ext = fit.extrapolation
+    if ext.get("method") != "lfo":
+        return (f"<p>Forecasts beyond the runs carry the fitted noise only (no extrapolation "
+                f"error: {html.escape(ext.get('reason', ''))}).</p>")
+    return (f"<p>Beyond the largest run ({ext['flops_max']:.3g} FLOPs), a new run's interval "
+            f"also widens by the law's extrapolation error, {ext['kappa_per_decade']:.3g} "
+            f"(log units) per decade: measured by refitting without the "
+            f"{ext['n_inner_test']} largest runs and scoring them (docs/backtest.md).</p>")
+
+
 def render_html(fit, runs, figures: list[Figure], extras: dict, *, note: str = "",
                 budget: float | None = None, seed: int = 0) -> str:
     """Return the report page: tables and the figures embedded as base64 PNG.
@@ -406,7 +418,7 @@ def render_html(fit, runs, figures: list[Figure], extras: dict, *, note: str = "
            "<h2>Data</h2>", _data_table(fit, runs, summary)]
     if note:
         out.append(f"<p class='note'>{e(note)}</p>")
-    out += ["<h2>Fit</h2>", _predictive_check(fit, runs, seed)]
+    out += ["<h2>Fit</h2>", _predictive_check(fit, runs, seed), _extrapolation_note(fit)]
     out += [_at_budget(fit, budget, seed)] if budget else []
     out += [_figure_html(by_name["fit"]),
             "<h2>Posterior and diagnostics</h2>",

@@ -105,6 +105,9 @@ def test_cli_fit_writes_summary_contract(cli_fit):
         assert {"median", "q05", "q95", "r_hat", "ess_bulk"} <= set(p)
         assert p["q05"] <= p["median"] <= p["q95"]
     assert isinstance(summary["divergences"], int)
+    ext = summary["extrapolation"]
+    assert ext["method"] == "lfo" and ext["n_inner_fit"] + ext["n_inner_test"] == 40
+    assert ext["flops_max"] == pytest.approx(max(summary["flops_range"]))
     # raw units: A is in loss * FLOPs^alpha, so of order 1e5, not of order one
     assert summary["params"]["A"]["median"] > 1e4
 
@@ -132,6 +135,7 @@ def test_table_output(tmp_path, fixtures_dir):
     assert result.exit_code == 0, result.output
     assert "law power: L(C) = E + A C^-alpha" in result.output
     assert "divergences:" in result.output
+    assert "extrapolation error: " in result.output and "scored on the 5 largest" in result.output
     for name in ("E ", "A ", "alpha"):
         assert any(line.startswith(name) for line in result.output.splitlines())
 
