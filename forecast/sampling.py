@@ -145,6 +145,7 @@ def _compile(model) -> _Compiled:
     from pymc.logprob.utils import replace_rvs_by_values
     from pymc.pytensorf import join_nonshared_inputs
     from pymc.util import get_default_varnames
+    from pytensor.compile.mode import Mode, get_mode
     from pytensor.graph.replace import graph_replace, vectorize_graph
     from pytensor.graph.traversal import graph_inputs
     from pytensor.tensor.random.type import RandomType
@@ -162,8 +163,13 @@ def _compile(model) -> _Compiled:
     shared = _shared_inputs([lp, dlp, *post_outs, *loglik, *predict])
     syms = [s.type(name=s.name) for s in shared]
     lp, dlp = graph_replace([lp, dlp], dict(zip(shared, syms, strict=True)), strict=False)
+    # as PyMC compiles a logp: a failed parameter check (a Beta's alpha > 0 ...) is -inf, which
+    # the optimiser and NUTS reject, not an exception that ends the fit
+    mode = get_mode(None)
+    mode = Mode(linker=mode.linker, optimizer=mode.provided_optimizer.including(
+        "local_check_parameter_to_ninf_switch"))
     logp_dlogp = pytensor.function([x, *syms], [lp, dlp], trust_input=True,
-                                   on_unused_input="ignore")
+                                   on_unused_input="ignore", mode=mode)
 
     # one function over all draws: X is draws x dim, each value variable a slice of it
     X = pt.matrix("X")
@@ -175,7 +181,7 @@ def _compile(model) -> _Compiled:
         start += size
     outs = vectorize_graph(post_outs + loglik + predict,
                            {**batched, **dict(zip(shared, syms, strict=True))})
-    post = pytensor.function([X, *syms], outs, on_unused_input="ignore")
+    post = pytensor.function([X, *syms], outs, on_unused_input="ignore", mode=mode)
     rngs = [v for v in graph_inputs(outs) if isinstance(v.type, RandomType)]
     return _Compiled(logp_dlogp, post, [s.name for s in shared], [v.name for v in value_vars],
                      shapes, [v.name for v in post_outs], [o.name for o in obs],

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from conftest import named_rng
+from conftest import FIXTURES, named_rng
 
 from forecast.cli import main
 from forecast.errors import InputError
@@ -146,3 +146,21 @@ def test_load_fit_errors(tmp_path):
     (tmp_path / "fit.nc").write_bytes(b"garbage, not netcdf")
     with pytest.raises(InputError, match="cannot be read as a fit"):
         load_fit(tmp_path)
+
+
+def test_joint_sigmoid_fit_with_a_fixed_floor_survives_failed_parameter_checks(tmp_path):
+    # regression: the Beta likelihood's check (alpha > 0, beta > 0) used to raise out of the
+    # Laplace optimiser on these runs ("sampling failed"); PyMC's rule makes it -inf instead
+    import pandas as pd
+
+    frame = pd.read_csv(FIXTURES / "harness_addition.csv")
+    frame[frame.flops < 1.85e11].to_csv(tmp_path / "below.csv", index=False)
+    (tmp_path / "floor.toml").write_text('floor = {dist = "Fixed", value = 0.1}\n')
+    result = CliRunner().invoke(main, ["fit", str(tmp_path / "below.csv"), "--y", "step_loss",
+                                       "--acc", "step_acc", "--priors",
+                                       str(tmp_path / "floor.toml"), "--draws", "100",
+                                       "--tune", "100", "--chains", "2", "--out",
+                                       str(tmp_path / "out"), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert {"s", "L0"} <= set(summary["params"]) and summary["link"]["floor"]["value"] == 0.1
