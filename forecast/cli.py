@@ -281,7 +281,8 @@ def emergence_cmd(fit_dirs, steps_text, threshold, link, from_k, phi, allow_erro
     from forecast.emergence import emergence, step_success, write_emergence
     from forecast.fitting import load_fit
 
-    steps = [step_success(load_fit(d), link, from_k=from_k) for d in fit_dirs]
+    steps = [step_success(load_fit(d), link, from_k=from_k, seed=i)
+             for i, d in enumerate(fit_dirs)]
     result = emergence(steps, ks, threshold=threshold, budget=budget,
                        composition=Composition(phi=phi, allow_errors=allow_errors))
     result["fit_dirs"] = [str(d) for d in fit_dirs]

@@ -60,6 +60,10 @@ class StepSuccess:
         Steps in the task whose accuracy the ``logistic`` law was fitted to.
     source : str
         Where the fit came from, for messages.
+    kappa, log10_cmax, z : float, float, numpy.ndarray or None
+        The fit's extrapolation error (:mod:`forecast.extrapolation`): beyond ``log10_cmax``
+        each draw's loss curve is multiplied by ``exp(kappa (log10 C - log10_cmax) z)``, with
+        one ``z ~ N(0, 1)`` per draw (``(n_draws, 1)``): an uncertain curve, not run noise.
     """
 
     law: object
@@ -70,6 +74,9 @@ class StepSuccess:
     y_name: str = ""
     flops_range: tuple[float, float] = (1e18, 1e22)
     notes: list[str] = field(default_factory=list)
+    kappa: float = 0.0
+    log10_cmax: float = float("inf")
+    z: np.ndarray | None = None
 
     @property
     def n_draws(self) -> int:
@@ -79,11 +86,15 @@ class StepSuccess:
     def thin(self, n: int) -> StepSuccess:
         """Keep the first ``n`` draws (to pair fits of different lengths draw by draw)."""
         return StepSuccess(self.law, self.link, {k: v[:n] for k, v in self.raw.items()},
-                           self.from_k, self.source, self.y_name, self.flops_range, self.notes)
+                           self.from_k, self.source, self.y_name, self.flops_range, self.notes,
+                           self.kappa, self.log10_cmax, None if self.z is None else self.z[:n])
 
     def p(self, log10_c: np.ndarray) -> np.ndarray:
         """Per-step success at ``log10`` compute: shape ``(n_draws, m)`` for ``(1, m)`` input."""
         value = predict(self.law, self.raw, C=np.power(10.0, log10_c))
+        if self.kappa > 0 and self.link != "logistic":
+            value = value * np.exp(self.kappa * self.z
+                                   * np.maximum(np.asarray(log10_c) - self.log10_cmax, 0.0))
         if self.link == "exp":
             return exp_link(value)
         if self.link == "sigmoid":
@@ -93,8 +104,8 @@ class StepSuccess:
 
     @property
     def closed_form(self) -> bool:
-        """Whether crossings have a closed form (power/pure law, or the logistic law)."""
-        return self.law.name in ("power", "pure", "logistic")
+        """Whether crossings have a closed form (power/pure/logistic law, kappa 0)."""
+        return self.law.name in ("power", "pure", "logistic") and self.kappa == 0
 
     def crossing(self, p_level: float | np.ndarray, *, method: str = "auto") -> np.ndarray:
         """``log10 C*`` per draw: the least compute with ``p(C) >= p_level``.
@@ -120,7 +131,8 @@ def _has_sigmoid(fit) -> bool:
                                                     for p in SIGMOID_PARAMS)
 
 
-def step_success(fit, link: str | None = None, *, from_k: int = 1) -> StepSuccess:
+def step_success(fit, link: str | None = None, *, from_k: int = 1, seed: int = 0
+                 ) -> StepSuccess:
     """Per-step success from a fit, checking that the fit supports the link.
 
     Parameters
@@ -133,6 +145,8 @@ def step_success(fit, link: str | None = None, *, from_k: int = 1) -> StepSucces
     from_k : int
         For a ``logistic`` fit: the number of steps of the task it was fitted to (``p`` is its
         accuracy to the power ``1/from_k``).
+    seed : int
+        Seed of the draws' extrapolation-error ``z`` (used when the fit has ``kappa > 0``).
 
     Raises
     ------
@@ -170,8 +184,18 @@ def step_success(fit, link: str | None = None, *, from_k: int = 1) -> StepSucces
             notes.append("the exp link wants the loss of one step of the task (e.g. --y "
                          "step_loss), not the average text loss")
     flops = fit.summary.get("flops_range") or _flops_range(fit)
+    ext = fit.extrapolation
+    kappa = float(ext["kappa_per_decade"]) if law.metric == "positive" else 0.0
+    z = None
+    if kappa > 0:
+        n = next(iter(raw.values())).shape[0]
+        z = np.random.default_rng([seed, 7]).standard_normal((n, 1))
+        notes.append(f"crossings include the law's extrapolation error, {kappa:.3g} per decade "
+                     f"beyond {ext['flops_max']:.3g} FLOPs (refit without the largest runs; "
+                     f"`forecast fit --extrapolation none` leaves it out)")
     return StepSuccess(law, link, raw, from_k, str(src), fit.y_name,
-                       (float(flops[0]), float(flops[1])), notes)
+                       (float(flops[0]), float(flops[1])), notes, kappa,
+                       math.log10(ext["flops_max"]) if kappa > 0 else float("inf"), z)
 
 
 def _flops_range(fit) -> tuple[float, float]:

@@ -159,3 +159,32 @@ def test_estimate_kappa_finds_the_global_optimum_when_a_few_runs_break_away():
     dense = np.concatenate([[0.0], np.geomspace(1e-5, KAPPA_MAX, 400)])
     assert total(got) >= max(total(k) for k in dense) - 1e-6
     assert got > 0.5
+
+
+def test_emergence_crossings_carry_the_extrapolation_error_in_closed_form():
+    # L = A C^-alpha times exp(kappa (x - xm) z) beyond xm = log10 C_max; the exp link crosses
+    # p* = 0.5 where L = ln 2: x = (ln A - ln l - kappa z xm) / (alpha ln 10 - kappa z)
+    import arviz as az
+
+    from forecast.emergence import step_success
+
+    n, A, alpha, kappa, xm = 2000, 1e3, 0.3, 0.05, 9.0
+    post = {"E": np.zeros((1, n)), "A": np.full((1, n), A), "alpha": np.full((1, n), alpha),
+            "sigma": np.full((1, n), 0.01), "nu": np.full((1, n), 5.0)}
+    idata = az.from_dict(posterior=post)
+    idata.attrs["extrapolation"] = json.dumps(
+        {"method": "lfo", "kappa_per_decade": kappa, "flops_max": 10.0**xm})
+    fit = Fit(idata, get_law("power"), {"y": 1.0, "C": 1.0}, {}, "step_loss",
+              {"flops_range": [1e6, 10.0**xm]})
+    steps = step_success(fit, "exp", seed=4)
+    assert not steps.closed_form and any("extrapolation error" in n for n in steps.notes)
+    z = steps.z[:, 0]
+    level = np.log(2.0)
+    want = (np.log(A) - np.log(level) - kappa * z * xm) / (alpha * np.log(10) - kappa * z)
+    got = steps.crossing(0.5)
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    # without the error every draw crosses at the law's own crossing, 10.53
+    plain = (np.log(A) - np.log(level)) / (alpha * np.log(10))
+    assert np.std(got) > 0.05 and abs(np.median(got) - plain) < 0.02
+    again = step_success(fit, "exp", seed=4).crossing(0.5)
+    np.testing.assert_array_equal(got, again)
