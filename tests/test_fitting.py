@@ -123,6 +123,10 @@ def test_fit_nc_is_self_describing(cli_fit):
     assert {"posterior", "prior", "posterior_predictive", "observed_data",
             "log_likelihood"} <= set(loaded.idata.groups())
     assert loaded.raw()["alpha"].shape == (4 * 300,)
+    # the extrapolation error travels in fit.nc, so emergence and backtests of a loaded fit use it
+    summary = json.loads((out / "summary.json").read_text())
+    assert loaded.extrapolation == summary["extrapolation"]
+    assert loaded.extrapolation["method"] == "lfo"
     # no temporary files left behind
     assert sorted(p.name for p in out.iterdir()) == ["fit.nc", "summary.json"]
 
