@@ -92,6 +92,9 @@ def _print_fit_table(summary: dict, out: str) -> None:
     lo, hi = summary["flops_range"]
     click.echo(f"law {summary['law']}: {summary['formula']}   (C in FLOPs, N params, D tokens)")
     click.echo(f"{summary['n_runs']} runs of {summary['y']!r}, compute {lo:.3g} .. {hi:.3g} FLOPs")
+    if summary.get("frontier"):
+        click.echo(f"(the compute frontier: {summary['frontier']['runs']} of "
+                   f"{summary['frontier']['of']} runs)")
     click.echo("")
     click.echo(f"{'param':<8}{'median':>12}{'5%':>12}{'95%':>12}{'r_hat':>8}{'ess_bulk':>10}")
     for name, p in summary["params"].items():
@@ -128,6 +131,10 @@ def _print_fit_table(summary: dict, out: str) -> None:
               help="Per-step accuracy column: fit the sigmoid link acc = floor + (1 - floor) "
                    "sigmoid(s (L0 - L)) jointly with the loss law (for `emergence --link "
                    "sigmoid`).")
+@click.option("--frontier", is_flag=True,
+              help="Fit only the compute frontier: the runs whose metric beats every run of no "
+                   "more compute (the envelope of learning curves, Hoffmann et al.'s approach "
+                   "1; for tables of checkpoints). Laws of compute only.")
 @click.option("--out", default="forecast-out", show_default=True, type=click.Path(),
               help="Folder for fit.nc and summary.json (written atomically).")
 @click.option("--priors", "priors_path", type=click.Path(), default=None,
@@ -141,7 +148,7 @@ def _print_fit_table(summary: dict, out: str) -> None:
                    "low ESS, a posterior piled against a prior bound); outputs are still written.")
 @click.option("--report", "with_report", is_flag=True,
               help="Also write OUT/report.html and OUT/figures/ (as `forecast report OUT`).")
-def fit_cmd(runs_csv, law, y_col, acc, out, priors_path, draws, tune, chains, seed,
+def fit_cmd(runs_csv, law, y_col, acc, frontier, out, priors_path, draws, tune, chains, seed,
             extrapolation, budget, as_json, strict, with_report):
     """Fit a scaling law to RUNS.csv and write OUT/fit.nc and OUT/summary.json."""
     from forecast.errors import InputError
@@ -150,6 +157,18 @@ def fit_cmd(runs_csv, law, y_col, acc, out, priors_path, draws, tune, chains, se
     from forecast.runs import read_runs
 
     runs = read_runs(runs_csv, y=y_col, law=law)
+    n_read = len(runs)
+    if frontier:
+        from forecast.laws import get_law
+
+        spec = get_law(law)
+        if "C" not in spec.covariates:
+            raise InputError(f"--frontier needs a law of compute; '{law}' is a law of params and "
+                             "tokens (use --law power, pure, broken or logistic)")
+        runs = runs.frontier(higher_is_better=spec.metric == "unit")
+        if len(runs) < spec.n_params + 2:
+            raise InputError(f"{runs_csv}: only {len(runs)} runs are on the compute frontier, "
+                             f"too few for law '{law}'; fit all runs (drop --frontier)")
     user_priors = load_priors(priors_path) if priors_path else None
     if budget is not None and not (budget > 0 and budget < float("inf")):
         raise InputError(f"--budget {budget}: must be a positive number of FLOPs, e.g. 1e24")
@@ -168,6 +187,8 @@ def fit_cmd(runs_csv, law, y_col, acc, out, priors_path, draws, tune, chains, se
                  extrapolation=extrapolation)
     if budget is not None:
         result.summary["allocation"] = optimal_allocation(result, budget)
+    if frontier:
+        result.summary["frontier"] = {"runs": len(runs), "of": n_read}
     result.save(out)
     if with_report:
         from forecast.report import make_report

@@ -87,6 +87,24 @@ class Runs:
                     self.flops[mask], self.y[mask], pick, tok, self.sha256, list(self.warnings))
 
 
+    def frontier(self, higher_is_better: bool = False) -> Runs:
+        """Return the compute frontier: the runs that beat every run of no more compute.
+
+        A run is kept when its metric is the best (lowest loss, or highest accuracy with
+        ``higher_is_better``) of all runs at or below its compute. For tables of checkpoints of
+        several model sizes this is the envelope of the learning curves that Hoffmann et al.
+        (2022) fit in their approach 1: what the best model trainable with that compute reached.
+        Runs of equal compute keep only the best of them.
+        """
+        score = -self.y if higher_is_better else self.y
+        keep = np.zeros(len(self), dtype=bool)
+        best = np.inf
+        for i in np.lexsort((score, self.flops)):  # by compute, the best first among equals
+            if score[i] < best:
+                keep[i], best = True, score[i]
+        return self.subset(keep)
+
+
 def _read_bytes(path: Path) -> bytes:
     if path.is_dir():
         raise InputError(f"{path}: is a folder, not a CSV file; give the runs CSV inside it")

@@ -168,3 +168,26 @@ def test_joint_sigmoid_fit_with_a_fixed_floor_survives_failed_parameter_checks(t
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert {"s", "L0"} <= set(summary["params"]) and summary["link"]["floor"]["value"] == 0.1
+
+
+def test_cli_fit_frontier_fits_the_envelope_of_the_checkpoints(tmp_path):
+    out = tmp_path / "front"
+    result = CliRunner().invoke(main, ["fit", str(FIXTURES / "harness_addition.csv"), "--y",
+                                       "step_loss", "--frontier", "--draws", "100", "--tune",
+                                       "100", "--chains", "2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    frame = pd.read_csv(FIXTURES / "harness_addition.csv").sort_values("flops")
+    envelope = (frame.step_loss <= frame.step_loss.cummin()).sum()  # no ties in this table
+    assert summary["frontier"] == {"runs": int(envelope), "of": 100}
+    assert summary["n_runs"] == envelope < 100
+    assert f"the compute frontier: {envelope} of 100 runs" in result.output
+
+
+def test_cli_fit_frontier_needs_a_law_of_compute(tmp_path):
+    result = CliRunner().invoke(main, ["fit", str(FIXTURES / "synthetic_chinchilla.csv"),
+                                       "--law", "chinchilla", "--frontier", "--out",
+                                       str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert "--frontier needs a law of compute" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "o").exists()

@@ -140,3 +140,23 @@ def test_budget_needs_chinchilla(tmp_path):
                                        "--out", str(tmp_path / "o")])
     assert result.exit_code == 2
     assert "--budget needs --law chinchilla" in result.output
+
+
+def test_frontier_keeps_the_runs_that_beat_every_run_of_no_more_compute():
+    import pandas as pd
+
+    from forecast.runs import runs_from_frame
+
+    frame = pd.DataFrame({
+        "run_id": list("abcdefg"),
+        "flops": [1e18, 2e18, 2e18, 4e18, 8e18, 8e18, 1.6e19],
+        "loss": [3.0, 3.1, 2.8, 2.9, 2.5, 2.4, 2.45],
+    })
+    runs = runs_from_frame(frame)
+    front = runs.frontier()
+    # b (worse than a), d (worse than c), e (the worse of two at 8e18), g (worse than f) go
+    assert front.frame["run_id"].tolist() == ["a", "c", "f"]
+    np.testing.assert_allclose(front.flops, [1e18, 2e18, 8e18])
+    acc = runs_from_frame(frame.assign(loss=[0.1, 0.3, 0.2, 0.25, 0.5, 0.4, 0.6]),
+                          y="loss", law="logistic")
+    assert acc.frontier(higher_is_better=True).frame["run_id"].tolist() == ["a", "b", "e", "g"]
