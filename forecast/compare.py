@@ -23,7 +23,12 @@ import numpy as np
 from forecast.backtest import model_draws, score, split_runs
 from forecast.baseline import covariates
 from forecast.errors import InputError
-from forecast.extrapolation import decades_beyond, lfo_cutoff, mixture_log_density
+from forecast.extrapolation import (
+    decades_beyond,
+    lfo_cutoff,
+    mixing_variances,
+    mixture_log_density,
+)
 from forecast.laws import LAWS, predict
 from forecast.runs import Runs
 
@@ -58,7 +63,7 @@ def log_predictive_density(result, test: Runs, rng: np.random.Generator | None =
     ext = result.extrapolation
     if ext["kappa_per_decade"] > 0:
         rng = rng or np.random.default_rng(0)
-        w = 1.0 / rng.gamma(nu / 2, 2 / nu, size=loc.shape)
+        w = mixing_variances(nu, loc.shape, rng)
         d = decades_beyond(test.flops, ext["flops_max"])
         return mixture_log_density(y, loc, sigma, nu, d, ext["kappa_per_decade"], w)
     lp = student_t.logpdf(y[None, :], nu, loc=loc, scale=sigma)

@@ -31,6 +31,7 @@ from forecast.compose import (
     sigmoid_link_inverse,
 )
 from forecast.errors import InputError
+from forecast.extrapolation import decades_beyond
 from forecast.laws import predict
 from forecast.outputs import write_json
 
@@ -60,9 +61,9 @@ class StepSuccess:
         Steps in the task whose accuracy the ``logistic`` law was fitted to.
     source : str
         Where the fit came from, for messages.
-    kappa, log10_cmax, z : float, float, numpy.ndarray or None
-        The fit's extrapolation error (:mod:`forecast.extrapolation`): beyond ``log10_cmax``
-        each draw's loss curve is multiplied by ``exp(kappa (log10 C - log10_cmax) z)``, with
+    kappa, flops_max, z : float, float, numpy.ndarray or None
+        The fit's extrapolation error (:mod:`forecast.extrapolation`): beyond ``flops_max``
+        each draw's loss curve is multiplied by ``exp(kappa log10(C / flops_max) z)``, with
         one ``z ~ N(0, 1)`` per draw (``(n_draws, 1)``): an uncertain curve, not run noise.
     """
 
@@ -75,7 +76,7 @@ class StepSuccess:
     flops_range: tuple[float, float] = (1e18, 1e22)
     notes: list[str] = field(default_factory=list)
     kappa: float = 0.0
-    log10_cmax: float = float("inf")
+    flops_max: float = float("inf")
     z: np.ndarray | None = None
 
     @property
@@ -87,14 +88,14 @@ class StepSuccess:
         """Keep the first ``n`` draws (to pair fits of different lengths draw by draw)."""
         return StepSuccess(self.law, self.link, {k: v[:n] for k, v in self.raw.items()},
                            self.from_k, self.source, self.y_name, self.flops_range, self.notes,
-                           self.kappa, self.log10_cmax, None if self.z is None else self.z[:n])
+                           self.kappa, self.flops_max, None if self.z is None else self.z[:n])
 
     def p(self, log10_c: np.ndarray) -> np.ndarray:
         """Per-step success at ``log10`` compute: shape ``(n_draws, m)`` for ``(1, m)`` input."""
-        value = predict(self.law, self.raw, C=np.power(10.0, log10_c))
+        C = np.power(10.0, log10_c)
+        value = predict(self.law, self.raw, C=C)
         if self.kappa > 0 and self.link != "logistic":
-            value = value * np.exp(self.kappa * self.z
-                                   * np.maximum(np.asarray(log10_c) - self.log10_cmax, 0.0))
+            value = value * np.exp(self.kappa * self.z * decades_beyond(C, self.flops_max))
         if self.link == "exp":
             return exp_link(value)
         if self.link == "sigmoid":
@@ -195,7 +196,7 @@ def step_success(fit, link: str | None = None, *, from_k: int = 1, seed: int = 0
                      f"`forecast fit --extrapolation none` leaves it out)")
     return StepSuccess(law, link, raw, from_k, str(src), fit.y_name,
                        (float(flops[0]), float(flops[1])), notes, kappa,
-                       math.log10(ext["flops_max"]) if kappa > 0 else float("inf"), z)
+                       float(ext["flops_max"]) if kappa > 0 else float("inf"), z)
 
 
 def _flops_range(fit) -> tuple[float, float]:

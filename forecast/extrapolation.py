@@ -38,7 +38,8 @@ from forecast.laws import Law, predict, to_raw
 from forecast.runs import Runs
 
 __all__ = ["HOLDOUT", "KAPPA_MAX", "MIN_HELD", "calibrate", "decades_beyond", "estimate_kappa",
-           "extrapolation_noise", "lfo_cutoff", "mixture_log_density", "uncalibrated"]
+           "extrapolation_noise", "lfo_cutoff", "mixing_variances", "mixture_log_density",
+           "uncalibrated"]
 
 HOLDOUT = 0.1  # share of the fitted runs (largest compute) held out by the inner refit
 MIN_HELD = 5  # at least this many held out
@@ -69,6 +70,11 @@ def extrapolation_noise(extrapolation: dict | None, flops: np.ndarray, shape: tu
         return np.zeros(shape)
     d = decades_beyond(flops, extrapolation["flops_max"])
     return kappa * d[None, :] * rng.standard_normal(shape)
+
+
+def mixing_variances(nu: np.ndarray, shape: tuple, rng: np.random.Generator) -> np.ndarray:
+    """Draws of ``w`` with ``1/w ~ Gamma(nu/2, rate nu/2)``: ``N(0, w)`` is then a ``t_nu``."""
+    return 1.0 / rng.gamma(nu / 2, 2 / nu, size=shape)
 
 
 def mixture_log_density(y: np.ndarray, loc: np.ndarray, sigma: np.ndarray, nu: np.ndarray,
@@ -115,7 +121,7 @@ def estimate_kappa(y: np.ndarray, loc: np.ndarray, sigma: np.ndarray, nu: np.nda
     """
     from scipy.optimize import minimize_scalar
 
-    w = 1.0 / rng.gamma(nu / 2, 2 / nu, size=loc.shape)
+    w = mixing_variances(nu, loc.shape, rng)
 
     def neg(kappa: float) -> float:
         return -float(np.sum(mixture_log_density(y, loc, sigma, nu, d, kappa, w)))
@@ -161,7 +167,6 @@ def calibrate(runs: Runs, law: Law, build: Callable, seed: int) -> dict:
     from forecast.baseline import covariates
     from forecast.sampling import laplace_draws
 
-    out = uncalibrated(runs, "")
     if law.metric != "positive":
         return uncalibrated(runs, "only loss-like laws are calibrated")
     n = len(runs)
@@ -185,7 +190,7 @@ def calibrate(runs: Runs, law: Law, build: Callable, seed: int) -> dict:
     d = decades_beyond(held.flops, float(np.max(inner.flops)))
     rng = np.random.default_rng([seed, 1])
     kappa = estimate_kappa(np.log(held.y), loc[ok], sigma[ok], nu[ok], d, rng)
-    out.pop("reason")
-    return {**out, "method": "lfo", "kappa_per_decade": kappa, "inner_cutoff": float(cut),
+    return {"method": "lfo", "kappa_per_decade": kappa, "flops_max": float(np.max(runs.flops)),
+            "inner_cutoff": float(cut),
             "n_inner_fit": int(below.sum()), "n_inner_test": int((~below).sum()),
             "max_decades_tested": float(d.max())}
