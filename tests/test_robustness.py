@@ -97,3 +97,16 @@ def test_version_and_help_through_python_m():
     assert re.fullmatch(r"forecast, version \d+\.\d+\.\d+\n", version.stdout)
     short = CliRunner().invoke(main, ["-h"])
     assert short.exit_code == 0 and "fit" in short.output
+
+
+def test_the_command_collects_garbage_less_often_and_freezes_before_exit():
+    code = ("import gc, sys\nfrom forecast.cli import run\nsys.argv = ['forecast', '--version']\n"
+            "try:\n    run()\nexcept SystemExit as exc:\n    code = exc.code\n"
+            "print(code, gc.get_threshold()[0], gc.get_freeze_count() > 0)")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split()[-3:] == ["0", "200000", "True"]
+    # the library keeps Python's defaults
+    import gc
+
+    assert gc.get_threshold()[0] < 200_000

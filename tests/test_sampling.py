@@ -161,3 +161,40 @@ def test_a_fixed_prior_becomes_a_constant_draw_by_draw():
     idata = sample(build_model(data, "power", priors), SamplerSettings(**QUICK))
     assert idata.posterior["E_scaled"].shape == (2, 200)
     assert (idata.posterior["E_scaled"].values == 0.5).all()
+
+
+def test_compiling_records_no_tag_traces_and_restores_the_flag(monkeypatch):
+    import pytensor
+
+    from forecast import sampling
+
+    sampling.clear_cache()
+    seen = []
+    real = sampling._compile
+    monkeypatch.setattr(sampling, "_compile",
+                        lambda model: seen.append(pytensor.config.traceback__limit) or real(model))
+    model, _ = power_model(8, 5)
+    with model:
+        comp = sampling._compiled(model)
+    assert seen == [0]  # no stack trace extracted for each of the ~17,000 nodes built
+    assert pytensor.config.traceback__limit == 8  # PyTensor's default, back after compiling
+    assert np.isfinite(comp.logp_dlogp(comp.x0, *sampling._data_values(model, comp.data_names))[0])
+
+
+def test_a_traceback_limit_the_user_set_is_kept(monkeypatch):
+    import pytensor
+
+    from forecast import sampling
+
+    sampling.clear_cache()
+    seen = []
+    monkeypatch.setattr(sampling, "_compile",
+                        lambda model: seen.append(pytensor.config.traceback__limit))
+    with pytensor.config.change_flags(traceback__limit=3):
+        param = pytensor.config._config_var_dict["traceback__limit"]
+        monkeypatch.setattr(param, "is_default", False)
+        model, _ = power_model(8, 6)
+        with model:
+            sampling._compiled(model)
+    assert seen == [3]
+    sampling.clear_cache()
