@@ -303,8 +303,11 @@ def emergence_cmd(fit_dirs, steps_text, threshold, link, from_k, phi, allow_erro
     from forecast.emergence import emergence, step_success, write_emergence
     from forecast.fitting import load_fit
 
-    steps = [step_success(load_fit(d), link, from_k=from_k, seed=i)
-             for i, d in enumerate(fit_dirs)]
+    fits = [load_fit(d) for d in fit_dirs]
+    for d, f in zip(fit_dirs, fits, strict=True):  # a forecast inherits its fit's caveats
+        for line in f.summary.get("warnings", []):
+            warn(f"fit {d}: {line}")
+    steps = [step_success(f, link, from_k=from_k, seed=i) for i, f in enumerate(fits)]
     result = emergence(steps, ks, threshold=threshold, budget=budget,
                        composition=Composition(phi=phi, allow_errors=allow_errors))
     result["fit_dirs"] = [str(d) for d in fit_dirs]

@@ -25,7 +25,8 @@ from forecast.outputs import atomic_write, write_json
 from forecast.runs import Runs
 from forecast.sampling import SamplerSettings, sample
 
-__all__ = ["Fit", "SamplerSettings", "diagnostics", "fit", "load_fit", "optimal_allocation"]
+__all__ = ["Fit", "SamplerSettings", "diagnostics", "fit", "load_fit", "memorisation",
+           "optimal_allocation"]
 
 QUANTILES = {"q05": 0.05, "q25": 0.25, "median": 0.5, "q75": 0.75, "q95": 0.95}
 RHAT_MAX = 1.01
@@ -184,6 +185,45 @@ def diagnostics(idata, law: Law, extra: tuple[str, ...] = ()) -> tuple[dict, int
     return params, divergences, problems
 
 
+MEMORISATION_RATIO = 10.0  # held-out loss this many times the training loss: memorising
+MEMORISATION_SHARE = 0.2  # ... judged on this share of the runs with the most compute
+
+
+def memorisation(runs: Runs, law: Law) -> str | None:
+    """Warn when the largest runs fit their training set far better than the fitted loss.
+
+    With a ``train_loss`` column beside a held-out loss, compare the two on the runs with the
+    most compute (the top :data:`MEMORISATION_SHARE`, at least 3). A held-out loss more than
+    :data:`MEMORISATION_RATIO` times the training loss (median ratio) means the models memorise
+    their training set; the held-out loss can then fall abruptly, long after (grokking, Power et
+    al. 2022), and a law of compute fitted before that does not forecast it.
+
+    Returns
+    -------
+    str or None
+        The warning, or None (no ``train_loss`` column, a metric that is not a loss, or no gap).
+    """
+    if law.metric == "unit" or runs.y_name == "train_loss" or "train_loss" not in runs.frame:
+        return None
+    try:
+        train = runs.column("train_loss")
+    except InputError:
+        return None
+    n = max(3, math.ceil(MEMORISATION_SHARE * len(runs)))
+    top = np.argsort(runs.flops, kind="stable")[-n:]
+    ok = top[train[top] > 0]
+    if len(ok) < 3:
+        return None
+    ratio = float(np.median(runs.y[ok] / train[ok]))
+    if ratio <= MEMORISATION_RATIO:
+        return None
+    return (f"memorisation: on the {len(ok)} runs with the most compute the training loss "
+            f"(median {np.median(train[ok]):.3g}) is {ratio:.0f}x below {runs.y_name} (median "
+            f"{np.median(runs.y[ok]):.3g}): the models fit their training set, and the held-out "
+            f"loss may later drop abruptly (grokking), which a law of compute does not forecast; "
+            f"do not trust forecasts beyond these runs")
+
+
 def _accuracy(runs: Runs, column: str, law: Law) -> np.ndarray:
     """Return the per-step accuracy column for the sigmoid link, checked to lie in [0, 1]."""
     if law.metric != "positive" or "C" not in law.covariates:
@@ -308,6 +348,9 @@ def fit(runs: Runs, law: str = "power", *, priors: dict | None = None,
             f"the extrapolation error reached its bound ({KAPPA_MAX:g} per decade): refitted "
             f"without its largest runs, the law missed them badly, so it does not extrapolate on "
             f"these runs; try another law (`forecast compare`) or more runs")
+    gap = memorisation(runs, spec)
+    if gap:
+        misfit.append(gap)
     summary = {
         "law": spec.name, "formula": spec.formula, "y": runs.y_name, "n_runs": len(runs),
         "source": runs.source, "input_sha256": runs.sha256,

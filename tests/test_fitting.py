@@ -191,3 +191,50 @@ def test_cli_fit_frontier_needs_a_law_of_compute(tmp_path):
     assert result.exit_code == 2
     assert "--frontier needs a law of compute" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "o").exists()
+
+
+def _gap_runs(train_over_loss: float, n: int = 20):
+    flops = np.geomspace(1e10, 1e12, n)
+    loss = 2.0 * (flops / 1e10) ** -0.2
+    return runs_from_frame(pd.DataFrame({"flops": flops, "loss": loss,
+                                         "train_loss": loss * train_over_loss}))
+
+
+def test_memorisation_flags_a_training_loss_far_below_the_held_out_loss():
+    from forecast.fitting import memorisation
+    from forecast.laws import get_law
+
+    power = get_law("power")
+    message = memorisation(_gap_runs(1 / 50), power)
+    assert message.startswith("memorisation: on the 4 runs with the most compute")
+    assert "50x below loss" in message
+    assert memorisation(_gap_runs(1 / 9), power) is None  # under the 10x threshold
+    assert memorisation(_gap_runs(0.98), power) is None  # train and held-out losses agree
+    plain = _gap_runs(1 / 50)
+    plain = runs_from_frame(plain.frame.drop(columns="train_loss"))
+    assert memorisation(plain, power) is None  # nothing to compare
+    assert memorisation(_gap_runs(1 / 50), get_law("logistic")) is None  # not a loss
+
+
+def test_fit_of_the_grokking_run_before_its_jump_is_flagged(tmp_path):
+    # issue 4: a loss-versus-compute forecast made before the jump must be wide or flagged
+    frame = pd.read_csv(FIXTURES / "harness_grokking.csv")
+    frame[(frame.step >= 52) & (frame.step <= 466)].to_csv(tmp_path / "prejump.csv",
+                                                             index=False)
+    result = CliRunner().invoke(main, ["fit", str(tmp_path / "prejump.csv"), "--y", "test_loss",
+                                       "--draws", "100", "--tune", "100", "--chains", "2",
+                                       "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "warning: memorisation: on the 4 runs with the most compute" in result.output
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert any(w.startswith("memorisation") for w in summary["warnings"])
+    # ... and a forecast from that fit repeats the warning
+    result = CliRunner().invoke(main, ["emergence", "--fit", str(tmp_path / "out"), "--steps",
+                                       "1"])
+    assert result.exit_code == 0, result.output
+    assert f"warning: fit {tmp_path / 'out'}: memorisation:" in result.output
+    # the addition runs learn from fresh problems: no such warning
+    result = CliRunner().invoke(main, ["fit", str(FIXTURES / "harness_addition.csv"), "--y",
+                                       "step_loss", "--draws", "100", "--tune", "100",
+                                       "--chains", "2", "--out", str(tmp_path / "add")])
+    assert result.exit_code == 0 and "memorisation" not in result.output
