@@ -192,7 +192,7 @@ def test_cli_json_contract_and_file(saved):
     folder = saved(power(0.05, 1e6, 0.3))
     res = run("--fit", folder, "--steps", 8, "--json", "--budget", 1e21)
     assert res.exit_code == 0, res.output
-    out = json.loads(res.output)
+    out = json.loads(res.stdout)
     assert out["threshold"] == 0.5 and out["link"] == "exp"
     assert [row["k"] for row in out["steps"]] == list(range(1, 9))
     for row in out["steps"]:
@@ -223,7 +223,7 @@ def test_cli_heterogeneous_fits(saved):
     args = [a for f in folders for a in ("--fit", f)]
     res = run(*args, "--steps", 3, "--json")
     assert res.exit_code == 0, res.output
-    assert json.loads(res.output)["heterogeneous"] is True
+    assert json.loads(res.stdout)["heterogeneous"] is True
     bad = run(*args, "--steps", 4)
     assert bad.exit_code == 2 and "one fit per step" in bad.output
 
@@ -345,7 +345,7 @@ def test_recovery_of_crossings_from_a_sampled_fit(tmp_path):
     assert res.exit_code == 0, res.output
     res = run("--fit", tmp_path / "fit", "--steps", "1,2,3,4,5,6,7,8,200", "--json")
     assert res.exit_code == 0, res.output
-    out = {row["k"]: row for row in json.loads(res.output)["steps"]}
+    out = {row["k"]: row for row in json.loads(res.stdout)["steps"]}
     for k in range(1, 9):
         truth, q = truth_log10(E, A, alpha, k), out[k]["log10_flops"]
         assert q["q05"] < truth < q["q95"], (k, truth, q)
@@ -374,7 +374,7 @@ def test_joint_sigmoid_fit_through_the_cli(tmp_path):
     assert summary["params"]["L0"]["q05"] < L0 < summary["params"]["L0"]["q95"]
     res = run("--fit", tmp_path / "fit", "--steps", 4, "--json")
     assert res.exit_code == 0, res.output
-    out = json.loads(res.output)
+    out = json.loads(res.stdout)
     assert out["link"] == "sigmoid"
     for row in out["steps"]:
         p_star = 0.5 ** (1 / row["k"])
