@@ -11,6 +11,7 @@ call of the log density per leapfrog step, which suits models with a handful of 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -46,7 +47,21 @@ class _Tree:
 
 
 def _no_uturn(rho, p_left, p_right) -> bool:
-    return float(rho @ p_left) > 0.0 and float(rho @ p_right) > 0.0
+    return rho @ p_left > 0.0 and rho @ p_right > 0.0
+
+
+def _logaddexp(a: float, b: float) -> float:
+    """``log(exp(a) + exp(b))`` for Python floats (``np.logaddexp`` costs a ufunc call)."""
+    hi, lo = (a, b) if a >= b else (b, a)
+    if lo == -math.inf:
+        return hi
+    return hi + math.log1p(math.exp(lo - hi))
+
+
+def _log_uniform(rng: np.random.Generator) -> float:
+    """Log of a uniform draw on [0, 1) (-inf for an exact 0)."""
+    u = rng.random()
+    return math.log(u) if u > 0.0 else -math.inf
 
 
 class _Sampler:
@@ -57,13 +72,14 @@ class _Sampler:
 
     def set_coords(self, a, B):
         self.a, self.B = np.asarray(a, float), np.asarray(B, float)
+        self.Bt = np.ascontiguousarray(self.B.T)
 
     def logp(self, u):
         lp, g = self.f(self.a + self.B @ u)
         lp = float(lp)
-        if not np.isfinite(lp):
-            return -np.inf, np.zeros_like(u)
-        return lp, self.B.T @ g
+        if not math.isfinite(lp):
+            return -math.inf, np.zeros_like(u)
+        return lp, self.Bt @ g
 
     def leaf(self, z: _Point, eps: float, H0: float) -> _Tree:
         p = z.p + 0.5 * eps * z.g
@@ -71,13 +87,13 @@ class _Sampler:
         lp, g = self.logp(u)
         p = p + 0.5 * eps * g
         H = -lp + 0.5 * float(p @ p)
-        if not np.isfinite(H):
-            H = np.inf
+        if not math.isfinite(H):
+            H = math.inf
         delta = H - H0
         point = _Point(u, p, lp, g)
-        diverged = bool(delta > _DIVERGENCE)
+        diverged = delta > _DIVERGENCE
         self.diverged |= diverged
-        acc = float(np.exp(-delta)) if delta > 0 else 1.0
+        acc = math.exp(-delta) if delta > 0 else 1.0
         return _Tree(point, point, point, -delta, p, diverged, 1, acc)
 
     def build(self, z: _Point, direction: int, depth: int, eps: float, H0: float) -> _Tree:
@@ -90,8 +106,8 @@ class _Sampler:
         n, acc = t1.n + t2.n, t1.acc + t2.acc
         if t2.bad:
             return _Tree(None, None, None, 0.0, None, True, n, acc)
-        logw = np.logaddexp(t1.logw, t2.logw)
-        prop = t2.prop if np.log(self.rng.uniform()) < t2.logw - logw else t1.prop
+        logw = _logaddexp(t1.logw, t2.logw)
+        prop = t2.prop if _log_uniform(self.rng) < t2.logw - logw else t1.prop
         lo, hi = (t1, t2) if direction > 0 else (t2, t1)
         rho = lo.rho + hi.rho
         bad = not (_no_uturn(rho, lo.left.p, hi.right.p)
@@ -108,7 +124,7 @@ class _Sampler:
         self.diverged = False
         depth = 0
         while depth < self.max_depth:
-            direction = 1 if self.rng.uniform() < 0.5 else -1
+            direction = 1 if self.rng.random() < 0.5 else -1
             edge = tree.right if direction > 0 else tree.left
             new = self.build(edge, direction, depth, eps, H0)
             tree.n += new.n
@@ -116,9 +132,9 @@ class _Sampler:
             depth += 1
             if new.bad:
                 break
-            if np.log(self.rng.uniform()) < new.logw - tree.logw:
+            if _log_uniform(self.rng) < new.logw - tree.logw:
                 tree.prop = new.prop
-            tree.logw = np.logaddexp(tree.logw, new.logw)
+            tree.logw = _logaddexp(tree.logw, new.logw)
             lo, hi = (tree, new) if direction > 0 else (new, tree)
             rho = lo.rho + hi.rho
             uturn = not (_no_uturn(rho, lo.left.p, hi.right.p)

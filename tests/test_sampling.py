@@ -198,3 +198,12 @@ def test_a_traceback_limit_the_user_set_is_kept(monkeypatch):
             sampling._compiled(model)
     assert seen == [3]
     sampling.clear_cache()
+
+
+def test_scalar_logaddexp_matches_numpy_including_infinities():
+    from forecast.nuts import _logaddexp
+
+    inf = float("inf")
+    for a, b in [(0.0, 0.0), (-3.5, 2.25), (700.0, -700.0), (-inf, 1.5), (1.5, -inf),
+                 (-inf, -inf), (-1e-300, 1e-300), (-745.0, -744.0)]:
+        assert _logaddexp(a, b) == pytest.approx(float(np.logaddexp(a, b)), rel=1e-15, abs=0)
