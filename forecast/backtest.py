@@ -313,8 +313,16 @@ def backtest(runs: Runs, law: str, cutoff: float, *, settings=None, priors: dict
 def sweep(runs: Runs, law: str, cutoffs: Sequence[float], **kwargs) -> list[dict]:
     """Backtest at several cutoffs (one :func:`backtest` each; fits reuse compiled code).
 
-    All cutoffs are checked before any fit, so a bad one fails at once.
+    All cutoffs are checked before any fit, so a bad one fails at once. The garbage of each fit
+    (cyclic PyTensor graphs) is collected before the next, which matters under the command line's
+    lazier collector (:func:`forecast.cli.run`).
     """
+    import gc
+
     for c in cutoffs:
         split_runs(runs, c, law)
-    return [backtest(runs, law, c, **kwargs) for c in cutoffs]
+    out = []
+    for c in cutoffs:
+        out.append(backtest(runs, law, c, **kwargs))
+        gc.collect()
+    return out

@@ -304,13 +304,16 @@ def emergence_cmd(fit_dirs, steps_text, threshold, link, from_k, phi, allow_erro
     from forecast.fitting import load_fit
 
     fits = [load_fit(d) for d in fit_dirs]
-    for d, f in zip(fit_dirs, fits, strict=True):  # a forecast inherits its fit's caveats
-        for line in f.summary.get("warnings", []):
-            warn(f"fit {d}: {line}")
     steps = [step_success(f, link, from_k=from_k, seed=i) for i, f in enumerate(fits)]
     result = emergence(steps, ks, threshold=threshold, budget=budget,
                        composition=Composition(phi=phi, allow_errors=allow_errors))
     result["fit_dirs"] = [str(d) for d in fit_dirs]
+    # a forecast inherits its fits' caveats (once per folder)
+    result["fit_warnings"] = {str(d): f.summary.get("warnings", [])
+                              for d, f in zip(fit_dirs, fits, strict=True)}
+    for d, lines in result["fit_warnings"].items():
+        for line in lines:
+            warn(f"fit {d}: {line}")
     path = write_emergence(result, out)
     if as_json:  # the curves stay in the file: stdout gets the crossings
         brief = {k: v for k, v in result.items() if k != "curves"}

@@ -190,36 +190,40 @@ MEMORISATION_SHARE = 0.2  # ... judged on this share of the runs with the most c
 
 
 def memorisation(runs: Runs, law: Law) -> str | None:
-    """Warn when the largest runs fit their training set far better than the fitted loss.
+    """Warn when the largest runs fit their training set far better than the held-out loss.
 
-    With a ``train_loss`` column beside a held-out loss, compare the two on the runs with the
-    most compute (the top :data:`MEMORISATION_SHARE`, at least 3). A held-out loss more than
-    :data:`MEMORISATION_RATIO` times the training loss (median ratio) means the models memorise
-    their training set; the held-out loss can then fall abruptly, long after (grokking, Power et
-    al. 2022), and a law of compute fitted before that does not forecast it.
+    With a ``train_loss`` column beside a fitted held-out loss (a ``y`` column whose name
+    contains "loss"), compare the two on the runs with the most compute (the top
+    :data:`MEMORISATION_SHARE`, at least 3; rows without a training loss are skipped). A median
+    ratio of held-out to training loss above :data:`MEMORISATION_RATIO` means the models
+    memorise their training set; the held-out loss can then fall abruptly, long after
+    (grokking, Power et al. 2022), and a law of compute fitted before that does not forecast it.
 
     Returns
     -------
     str or None
-        The warning, or None (no ``train_loss`` column, a metric that is not a loss, or no gap).
+        The warning, or None (no ``train_loss`` column, a metric that is not a loss, too few
+        rows with a training loss, or no gap).
     """
-    if law.metric == "unit" or runs.y_name == "train_loss" or "train_loss" not in runs.frame:
+    import pandas as pd
+
+    if (law.metric == "unit" or "loss" not in runs.y_name or runs.y_name == "train_loss"
+            or "train_loss" not in runs.frame):
         return None
-    try:
-        train = runs.column("train_loss")
-    except InputError:
-        return None
+    train = pd.to_numeric(runs.frame["train_loss"], errors="coerce").to_numpy(float)
     n = max(3, math.ceil(MEMORISATION_SHARE * len(runs)))
     top = np.argsort(runs.flops, kind="stable")[-n:]
-    ok = top[train[top] > 0]
+    ok = top[np.isfinite(train[top]) & (train[top] >= 0)]
     if len(ok) < 3:
         return None
-    ratio = float(np.median(runs.y[ok] / train[ok]))
+    with np.errstate(divide="ignore"):
+        ratio = float(np.median(runs.y[ok] / train[ok]))  # a training loss of 0: infinite
     if ratio <= MEMORISATION_RATIO:
         return None
-    return (f"memorisation: on the {len(ok)} runs with the most compute the training loss "
-            f"(median {np.median(train[ok]):.3g}) is {ratio:.0f}x below {runs.y_name} (median "
-            f"{np.median(runs.y[ok]):.3g}): the models fit their training set, and the held-out "
+    times = f"{ratio:.0f}x" if math.isfinite(ratio) else "infinitely many times"
+    return (f"memorisation: on the {len(ok)} runs with the most compute, {runs.y_name} is a "
+            f"median {times} the training loss ({np.median(runs.y[ok]):.3g} against "
+            f"{np.median(train[ok]):.3g}): the models fit their training set, and the held-out "
             f"loss may later drop abruptly (grokking), which a law of compute does not forecast; "
             f"do not trust forecasts beyond these runs")
 

@@ -151,7 +151,9 @@ def _no_tag_traces():
     import pytensor
 
     param = pytensor.config._config_var_dict.get("traceback__limit")
-    if param is not None and param.is_default:
+    # set neither by flags nor by code: the default, still at its default value
+    if param is not None and param.is_default and \
+            pytensor.config.traceback__limit == param.default:
         return pytensor.config.change_flags(traceback__limit=0)
     return contextlib.nullcontext()
 

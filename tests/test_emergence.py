@@ -23,13 +23,14 @@ from forecast.laws import get_law
 REFS = {"y": 1.0, "C": 1e19}
 
 
-def fake_fit(raw, law="power", y="step_loss", acc="", flops=(1e17, 1e21)):
+def fake_fit(raw, law="power", y="step_loss", acc="", flops=(1e17, 1e21), warnings=()):
     """A Fit whose posterior is the given raw-unit draws (one chain)."""
     post = {k: np.atleast_1d(np.asarray(v, dtype=float))[None, :] for k, v in raw.items()}
     idata = az.from_dict(posterior=post)
     idata.attrs.update(law=law, y=y, refs=json.dumps(REFS), priors="{}", sampler="{}",
                        forecast_version="test", source="simulated", acc=acc)
-    return Fit(idata, get_law(law), dict(REFS), {}, y, {"flops_range": list(flops)})
+    return Fit(idata, get_law(law), dict(REFS), {}, y,
+               {"flops_range": list(flops), "warnings": list(warnings)})
 
 
 def power(E, A, alpha, n=200):
@@ -245,7 +246,8 @@ def test_cli_heterogeneous_fits(saved):
     (["--steps", "2,4", "--allow-errors", 2], "below the smallest k"),
 ])
 def test_cli_bad_values_exit_2_and_write_nothing(saved, args, message):
-    folder = saved(power(0.05, 1e6, 0.3))
+    # the fit's own warnings are printed only once the forecast is made: an error stays one line
+    folder = saved(power(0.05, 1e6, 0.3), warnings=["R-hat above 1.01 for E"])
     before = sorted(p.name for p in folder.iterdir())
     res = run("--fit", folder, *args)
     assert res.exit_code == 2, res.output
@@ -382,3 +384,11 @@ def test_joint_sigmoid_fit_through_the_cli(tmp_path):
         truth = truth_log10(E, A, alpha, 1, math.exp(-loss))
         q = row["log10_flops"]
         assert q["q05"] < truth < q["q95"], (row["k"], truth, q)
+
+
+def test_cli_repeats_each_fits_warnings_once_and_keeps_them(saved):
+    folder = saved(power(0.05, 1e6, 0.3), warnings=["R-hat above 1.01 for E"])
+    res = run("--fit", folder, "--fit", folder, "--steps", 2, "--json")
+    assert res.exit_code == 0, res.output
+    assert res.stderr.count(f"warning: fit {folder}: R-hat above 1.01 for E") == 1
+    assert json.loads(res.stdout)["fit_warnings"] == {str(folder): ["R-hat above 1.01 for E"]}

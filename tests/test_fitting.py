@@ -193,11 +193,11 @@ def test_cli_fit_frontier_needs_a_law_of_compute(tmp_path):
     assert "Traceback" not in result.output and not (tmp_path / "o").exists()
 
 
-def _gap_runs(train_over_loss: float, n: int = 20):
+def _gap_runs(train_over_loss, n: int = 20, y: str = "loss"):
     flops = np.geomspace(1e10, 1e12, n)
     loss = 2.0 * (flops / 1e10) ** -0.2
-    return runs_from_frame(pd.DataFrame({"flops": flops, "loss": loss,
-                                         "train_loss": loss * train_over_loss}))
+    return runs_from_frame(pd.DataFrame({"flops": flops, y: loss,
+                                         "train_loss": loss * train_over_loss}), y=y)
 
 
 def test_memorisation_flags_a_training_loss_far_below_the_held_out_loss():
@@ -206,14 +206,30 @@ def test_memorisation_flags_a_training_loss_far_below_the_held_out_loss():
 
     power = get_law("power")
     message = memorisation(_gap_runs(1 / 50), power)
-    assert message.startswith("memorisation: on the 4 runs with the most compute")
-    assert "50x below loss" in message
-    assert memorisation(_gap_runs(1 / 9), power) is None  # under the 10x threshold
+    assert message.startswith("memorisation: on the 4 runs with the most compute, loss is a "
+                              "median 50x the training loss")
+    assert memorisation(_gap_runs(1 / 10.5), power) is not None
+    assert memorisation(_gap_runs(1 / 9.5), power) is None  # under the 10x threshold
     assert memorisation(_gap_runs(0.98), power) is None  # train and held-out losses agree
-    plain = _gap_runs(1 / 50)
-    plain = runs_from_frame(plain.frame.drop(columns="train_loss"))
+    plain = runs_from_frame(_gap_runs(1 / 50).frame.drop(columns="train_loss"))
     assert memorisation(plain, power) is None  # nothing to compare
     assert memorisation(_gap_runs(1 / 50), get_law("logistic")) is None  # not a loss
+    assert memorisation(_gap_runs(1 / 50, y="ppl"), power) is None  # not a loss either
+
+
+def test_memorisation_skips_missing_training_losses_and_counts_zero_as_infinite():
+    from forecast.fitting import memorisation
+    from forecast.laws import get_law
+
+    power = get_law("power")
+    ratios = np.full(20, 1 / 50)
+    ratios[0] = np.nan  # a blank cell in a small run does not switch the check off
+    assert "median 50x" in memorisation(_gap_runs(ratios), power)
+    ratios[-2:] = np.nan  # the top 4 runs: 2 with a training loss, too few to judge
+    assert memorisation(_gap_runs(ratios), power) is None
+    zeros = np.full(20, 1.0)
+    zeros[-4:-1] = 0.0  # a training loss logged as 0 on 3 of the top 4 runs
+    assert "infinitely many times" in memorisation(_gap_runs(zeros), power)
 
 
 def test_fit_of_the_grokking_run_before_its_jump_is_flagged(tmp_path):
@@ -225,7 +241,8 @@ def test_fit_of_the_grokking_run_before_its_jump_is_flagged(tmp_path):
                                        "--draws", "100", "--tune", "100", "--chains", "2",
                                        "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
-    assert "warning: memorisation: on the 4 runs with the most compute" in result.output
+    assert "warning: memorisation: on the 4 runs with the most compute, test_loss is a median" \
+        in result.output
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert any(w.startswith("memorisation") for w in summary["warnings"])
     # ... and a forecast from that fit repeats the warning
@@ -233,6 +250,8 @@ def test_fit_of_the_grokking_run_before_its_jump_is_flagged(tmp_path):
                                        "1"])
     assert result.exit_code == 0, result.output
     assert f"warning: fit {tmp_path / 'out'}: memorisation:" in result.output
+    saved = json.loads((tmp_path / "out" / "emergence.json").read_text())
+    assert saved["fit_warnings"][str(tmp_path / "out")] == summary["warnings"]
     # the addition runs learn from fresh problems: no such warning
     result = CliRunner().invoke(main, ["fit", str(FIXTURES / "harness_addition.csv"), "--y",
                                        "step_loss", "--draws", "100", "--tune", "100",

@@ -106,7 +106,3 @@ def test_the_command_collects_garbage_less_often_and_freezes_before_exit():
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split()[-3:] == ["0", "200000", "True"]
-    # the library keeps Python's defaults
-    import gc
-
-    assert gc.get_threshold()[0] < 200_000

@@ -168,16 +168,20 @@ def test_compiling_records_no_tag_traces_and_restores_the_flag(monkeypatch):
 
     from forecast import sampling
 
+    before = pytensor.config.traceback__limit
     sampling.clear_cache()
     seen = []
     real = sampling._compile
     monkeypatch.setattr(sampling, "_compile",
                         lambda model: seen.append(pytensor.config.traceback__limit) or real(model))
-    model, _ = power_model(8, 5)
-    with model:
-        comp = sampling._compiled(model)
+    try:
+        model, _ = power_model(8, 5)
+        with model:
+            comp = sampling._compiled(model)
+    finally:
+        sampling.clear_cache()
     assert seen == [0]  # no stack trace extracted for each of the ~17,000 nodes built
-    assert pytensor.config.traceback__limit == 8  # PyTensor's default, back after compiling
+    assert pytensor.config.traceback__limit == before  # back after compiling
     assert np.isfinite(comp.logp_dlogp(comp.x0, *sampling._data_values(model, comp.data_names))[0])
 
 
@@ -190,14 +194,16 @@ def test_a_traceback_limit_the_user_set_is_kept(monkeypatch):
     seen = []
     monkeypatch.setattr(sampling, "_compile",
                         lambda model: seen.append(pytensor.config.traceback__limit))
-    with pytensor.config.change_flags(traceback__limit=3):
-        param = pytensor.config._config_var_dict["traceback__limit"]
-        monkeypatch.setattr(param, "is_default", False)
+    before = pytensor.config.traceback__limit
+    pytensor.config.traceback__limit = 3  # set in code, as a user debugging a graph would
+    try:
         model, _ = power_model(8, 6)
         with model:
             sampling._compiled(model)
+    finally:
+        pytensor.config.traceback__limit = before
+        sampling.clear_cache()
     assert seen == [3]
-    sampling.clear_cache()
 
 
 def test_scalar_logaddexp_matches_numpy_including_infinities():
