@@ -151,7 +151,12 @@ def _print_fit_table(summary: dict, out: str) -> None:
               help="Also write OUT/report.html and OUT/figures/ (as `forecast report OUT`).")
 def fit_cmd(runs_csv, law, y_col, acc, frontier, out, priors_path, draws, tune, chains, seed,
             extrapolation, budget, as_json, strict, with_report):
-    """Fit a scaling law to RUNS.csv and write OUT/fit.nc and OUT/summary.json."""
+    """Fit a scaling law to RUNS.csv and write OUT/fit.nc and OUT/summary.json.
+
+    Besides the sampler's diagnostics, it warns when the law should not be trusted beyond the
+    runs: its extrapolation error at the bound, or memorisation (a train_loss column far below
+    the fitted held-out loss on the largest runs, as before grokking).
+    """
     from forecast.errors import InputError
     from forecast.outputs import check_out_dir
     from forecast.priors import load_priors
