@@ -187,6 +187,7 @@ def diagnostics(idata, law: Law, extra: tuple[str, ...] = ()) -> tuple[dict, int
 
 MEMORISATION_RATIO = 10.0  # held-out loss this many times the training loss: memorising
 MEMORISATION_SHARE = 0.2  # ... judged on this share of the runs with the most compute
+MEMORISATION_MIN = 3  # ... and on at least this many runs with a training loss
 
 
 def memorisation(runs: Runs, law: Law) -> str | None:
@@ -194,7 +195,7 @@ def memorisation(runs: Runs, law: Law) -> str | None:
 
     With a ``train_loss`` column beside a fitted held-out loss (a ``y`` column whose name
     contains "loss"), compare the two on the runs with the most compute (the top
-    :data:`MEMORISATION_SHARE`, at least 3; rows without a training loss are skipped). A median
+    :data:`MEMORISATION_SHARE`, at least :data:`MEMORISATION_MIN` with a training loss). A median
     ratio of held-out to training loss above :data:`MEMORISATION_RATIO` means the models
     memorise their training set; the held-out loss can then fall abruptly, long after
     (grokking, Power et al. 2022), and a law of compute fitted before that does not forecast it.
@@ -211,10 +212,10 @@ def memorisation(runs: Runs, law: Law) -> str | None:
             or "train_loss" not in runs.frame):
         return None
     train = pd.to_numeric(runs.frame["train_loss"], errors="coerce").to_numpy(float)
-    n = max(3, math.ceil(MEMORISATION_SHARE * len(runs)))
+    n = max(MEMORISATION_MIN, math.ceil(MEMORISATION_SHARE * len(runs)))
     top = np.argsort(runs.flops, kind="stable")[-n:]
     ok = top[np.isfinite(train[top]) & (train[top] >= 0)]
-    if len(ok) < 3:
+    if len(ok) < MEMORISATION_MIN:
         return None
     with np.errstate(divide="ignore"):
         ratio = float(np.median(runs.y[ok] / train[ok]))  # a training loss of 0: infinite

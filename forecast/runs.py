@@ -86,7 +86,6 @@ class Runs:
         return Runs(self.source, self.frame[mask].reset_index(drop=True), self.y_name,
                     self.flops[mask], self.y[mask], pick, tok, self.sha256, list(self.warnings))
 
-
     def frontier(self, higher_is_better: bool = False) -> Runs:
         """Return the compute frontier: the runs that beat every run of no more compute.
 

@@ -330,15 +330,21 @@ def _run_chains(job: _ChainJob) -> list:
     return results
 
 
-def _draw_posterior(model, comp: _Compiled, settings: SamplerSettings):
-    from forecast.nuts import STATS
-
+def _log_density(model, comp: _Compiled):
+    """``x -> (log density, gradient)`` of the model's own data, as the optimiser and NUTS want."""
     data, fn = _data_values(model, comp.data_names), comp.logp_dlogp
 
     def f(x):
         lp, g = fn(x, *data)
         return float(lp), g
 
+    return f
+
+
+def _draw_posterior(model, comp: _Compiled, settings: SamplerSettings):
+    from forecast.nuts import STATS
+
+    f = _log_density(model, comp)
     xm, B = _laplace(f, comp.x0)
     seeds = np.random.SeedSequence(settings.seed).spawn(settings.chains + 1)
     rngs = [np.random.default_rng(s) for s in seeds[1:]]
@@ -402,15 +408,9 @@ def laplace_draws(model, n: int, seed: int) -> dict[str, np.ndarray]:
     with model, warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         comp = _compiled(model)
-        data = _data_values(model, comp.data_names)
-
-        def f(x):
-            lp, g = comp.logp_dlogp(x, *data)
-            return float(lp), g
-
-        xm, B = _laplace(f, comp.x0)
+        xm, B = _laplace(_log_density(model, comp), comp.x0)
         z = np.random.default_rng(seed).standard_normal((n, len(xm)))
-        outs = _post_outputs(comp, xm + z @ B.T, data)
+        outs = _post_outputs(comp, xm + z @ B.T, _data_values(model, comp.data_names))
     return dict(zip(comp.post_names, outs[:len(comp.post_names)], strict=True))
 
 
