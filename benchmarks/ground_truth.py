@@ -1,16 +1,20 @@
-"""Ground truth: forecast when 8-digit addition passes 50% exact match, from the runs below it.
+"""Ground truth: forecast when an 8-step task passes 50% exact match, from the runs below it.
 
 Usage::
 
     python benchmarks/ground_truth.py [RUNS.csv] [--draws 1000] [--tune 1000] [--chains 4]
         [--seed 0] [--figure docs/figures/ground_truth.png] [--doc docs/ground-truth.md]
+        [--block ground-truth]
 
-Defaults: ``fixtures/harness_addition.csv`` (the harness's ``default`` preset), 4 chains x 1000
-draws after 1000 tuning steps, seed 0. Steps, each through the library:
+Defaults: ``fixtures/harness_addition.csv`` (the harness's ``default`` preset: 8-digit addition),
+4 chains x 1000 draws after 1000 tuning steps, seed 0; ``fixtures/harness_lookup.csv`` (the
+``lookup`` preset) goes through the same steps. Both tasks answer with decimal digits, so the
+chance level below is the same. Steps, each through the library:
 
 1. the observed crossing: the least compute at which ``exact_k8`` reaches 0.5, interpolated in
    ``log10 C`` (:func:`forecast.backtest.observed_crossing`);
-2. the fits: the ``power`` law of ``step_loss`` on the runs *strictly below* that compute, once
+2. the fits: the ``power`` law of ``step_loss`` on the runs *strictly below* that compute (all
+   of them, and separately only those on the compute frontier), once
    alone (for the ``exp`` link) and once with the jointly fitted ``sigmoid`` link to
    ``step_acc`` (:func:`forecast.fitting.fit`), the link's floor fixed at the chance level of a
    decimal digit (0.1) and, as a check of that choice, at the default 0;
@@ -21,9 +25,13 @@ draws after 1000 tuning steps, seed 0. Steps, each through the library:
    ``0.05 < exact_k8 < 0.95``: ``prod_i pos_acc_i``, ``step_acc^8`` and ``exp(-8 step_loss)``.
 
 It prints the tables (Markdown); ``--doc`` also writes them into that file between the markers
-``<!-- ground-truth:begin -->`` and ``<!-- ground-truth:end -->``, and ``--figure`` saves
-:func:`ground_truth_figure`. Nothing here is tuned to the answer: the fitted runs, the law, the
-links and their priors are fixed before the forecast is compared with the observation.
+``<!-- BLOCK:begin -->`` and ``<!-- BLOCK:end -->`` (``--block``, default ``ground-truth``),
+and ``--figure`` saves :func:`ground_truth_figure`.
+
+The law, the links and their priors were fixed before any forecast was compared with an
+observation. Fitting the compute frontier (``--runs-fitted frontier``) was added later, after
+fitting every checkpoint had failed on both tasks; see :data:`RUN_SETS` and
+``docs/ground-truth.md``, which also gives the replicate (another seed) it was then checked on.
 """
 
 from __future__ import annotations
@@ -47,14 +55,19 @@ K = 8
 THRESHOLD = 0.5
 BAND = (0.05, 0.95)
 CHANCE = 0.1  # a decimal digit guessed at random
-BEGIN, END = "<!-- ground-truth:begin -->", "<!-- ground-truth:end -->"
 # (label, link, accuracy column, user priors): fixed before looking at any forecast.
-METHODS = (
+LINKS = (
     ("exp", "exp", None, {}),
     ("sigmoid, floor 0.1", "sigmoid", "step_acc",
      {"floor": {"dist": "Fixed", "value": CHANCE}}),
     ("sigmoid, floor 0", "sigmoid", "step_acc", {}),
 )
+# Which runs below the crossing are fitted. "all": every checkpoint, as first registered.
+# "frontier": only the compute frontier (Runs.frontier, `forecast fit --frontier`), added after
+# "all" failed on both tasks: the crossing is a frontier quantity (the least compute at which
+# *any* model passes), while a law fitted to every checkpoint describes a typical checkpoint,
+# most of them early checkpoints of large models that spend their compute badly.
+RUN_SETS = ("all", "frontier")
 
 
 def column(runs: Runs, name: str) -> np.ndarray:
@@ -92,8 +105,9 @@ def proxy_gaps(runs: Runs, k: int = K, band: tuple[float, float] = BAND) -> dict
 
 
 def forecast_one(fit_runs: Runs, runs: Runs, cutoff: float, label: str, link: str,
-                 acc: str | None, priors: dict, settings: SamplerSettings) -> dict:
-    """Fit ``fit_runs`` and score the forecast k = 8 crossing against ``runs``.
+                 acc: str | None, priors: dict, settings: SamplerSettings,
+                 run_set: str = "all") -> dict:
+    """Fit ``fit_runs`` (or their compute frontier) and score the k = 8 crossing against ``runs``.
 
     Returns
     -------
@@ -104,6 +118,9 @@ def forecast_one(fit_runs: Runs, runs: Runs, cutoff: float, label: str, link: st
         for the figure (``hard``: the forecast ``P_8``; ``loss``: the law's mean); only
         ``label``, ``link`` and ``failed`` (the first line of the error) if sampling failed.
     """
+    label = label if run_set == "all" else f"{label}, frontier"
+    if run_set == "frontier":
+        fit_runs = fit_runs.frontier()
     t0 = time.perf_counter()
     try:
         result = fit(fit_runs, "power", priors=priors, settings=settings, acc=acc)
@@ -117,7 +134,7 @@ def forecast_one(fit_runs: Runs, runs: Runs, cutoff: float, label: str, link: st
     loss = np.quantile(predict(result.law, raw, C=grid[None, :]), [0.05, 0.5, 0.95], axis=0)
     params = {name: {q: p[q] for q in ("median", "q05", "q95")}
               for name, p in result.summary["params"].items()}
-    return {"label": label, "link": link, **scores, "params": params,
+    return {"label": label, "link": link, "n_fit": len(fit_runs), **scores, "params": params,
             "divergences": result.summary["divergences"],
             "warnings": result.summary["warnings"][len(fit_runs.warnings):],
             "seconds": seconds, "curves": {"flops": grid.tolist(), "hard": curves["hard"][0],
@@ -132,21 +149,22 @@ def tables(observed: float, n_fit: int, n_all: int, results: list[dict], gaps: d
     """The results as Markdown tables (printed, and written into the doc)."""
     lines = [
         f"Observed: `exact_k{K}` first reaches {THRESHOLD:g} at log10 C = {observed:.2f} "
-        f"({10 ** observed:.3g} FLOPs). Fitted: the {n_fit} of {n_all} checkpoints below it.",
+        f"({10 ** observed:.3g} FLOPs). Fitted: the {n_fit} of {n_all} checkpoints below it, "
+        "or (\"frontier\") those of them on the compute frontier.",
         "",
-        "| link | forecast log10 C*, median | 90% interval | observed inside | error of "
-        "median (decades) | p_never | E | alpha | fit s |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| link | runs fitted | forecast log10 C*, median | 90% interval | observed inside | "
+        "error of median (decades) | p_never | E | alpha | fit s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         if "failed" in r:
-            lines.append(f"| {r['label']} | fit failed: {r['failed']} | | | | | | | |")
+            lines.append(f"| {r['label']} | | fit failed: {r['failed']} | | | | | | | |")
             continue
         q, p = r["forecast"], r["params"]
         interval = f"{_fmt(q['q05'])} .. {_fmt(q['q95']) if q['q95'] is not None else 'never'}"
         err = r["error_decades"]
         lines.append(
-            f"| {r['label']} | {_fmt(q['median'])} | {interval} | "
+            f"| {r['label']} | {r['n_fit']} | {_fmt(q['median'])} | {interval} | "
             f"{'yes' if r['inside_90'] else 'no'} | {_fmt(err, '+.2f')} | {r['p_never']:.3f} | "
             f"{p['E']['median']:.3g} ({p['E']['q05']:.3g} .. {p['E']['q95']:.3g}) | "
             f"{p['alpha']['median']:.3g} | {r['seconds']:.0f} |")
@@ -215,23 +233,27 @@ def ground_truth_figure(runs: Runs, results: list[dict], observed: float, *, k: 
         ax.set_xscale("log")
         ax.set_xlabel("training compute (FLOPs)")
         ax.grid(True, alpha=0.3)
-    for r, color in zip(results, colors, strict=False):
+    link_colors = dict(zip([m[0] for m in LINKS], colors, strict=False))
+    for r in results:
         if "failed" in r:
             continue
+        frontier = r["label"].endswith(", frontier")
+        color = link_colors.get(r["label"].removesuffix(", frontier"), colors[-1])
+        ls = "--" if frontier else "-"
         c = r["curves"]
         grid = np.asarray(c["flops"])
         lo, med, hi = np.asarray(c["loss"])
-        loss_ax.plot(grid, med, color=color, lw=1.6, label=f"law, {r['label']} fit")
-        loss_ax.fill_between(grid, lo, hi, color=color, alpha=0.12, lw=0)
+        loss_ax.plot(grid, med, color=color, lw=1.6, ls=ls, label=f"law, {r['label']} fit")
+        loss_ax.fill_between(grid, lo, hi, color=color, alpha=0.1, lw=0)
         hard = c["hard"]
-        hard_ax.plot(grid, hard["median"], color=color, lw=1.8, label=f"forecast, {r['label']}",
-                     gid=f"forecast_{r['link']}")
-        hard_ax.fill_between(grid, hard["q05"], hard["q95"], color=color, alpha=0.15, lw=0)
+        hard_ax.plot(grid, hard["median"], color=color, lw=1.8, ls=ls,
+                     label=f"forecast, {r['label']}", gid=f"forecast_{r['label']}")
+        hard_ax.fill_between(grid, hard["q05"], hard["q95"], color=color, alpha=0.1, lw=0)
     for ax in (loss_ax, hard_ax):
         ax.set_xlim(flops.min() / 1.5, flops.max() * 30)
-    loss_ax.set_ylim(0, 2.8)
+    loss_ax.set_ylim(0, 1.05 * float(np.max(column(runs, "step_loss"))))
     loss_ax.set_ylabel("per-step loss (nats), step_loss")
-    loss_ax.set_title("per-step loss: a plateau at ln 10, then a drop", fontsize=10)
+    loss_ax.set_title("per-step loss of every checkpoint and the fitted laws", fontsize=10)
     hard_ax.set_ylim(-0.02, 1.02)
     hard_ax.axhline(THRESHOLD, color="0.3", ls=":", lw=1)
     hard_ax.set_ylabel(f"exact match, k = {k}")
@@ -256,12 +278,13 @@ def ground_truth_figure(runs: Runs, results: list[dict], observed: float, *, k: 
     return fig
 
 
-def write_doc(path: Path, text: str) -> None:
-    """Replace the text between the markers in ``path`` with ``text``."""
+def write_doc(path: Path, text: str, block: str = "ground-truth") -> None:
+    """Replace the text between the markers of ``block`` in ``path`` with ``text``."""
+    begin, end = f"<!-- {block}:begin -->", f"<!-- {block}:end -->"
     doc = path.read_text()
-    head, rest = doc.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    path.write_text(f"{head}{BEGIN}\n{text}\n{END}{tail}")
+    head, rest = doc.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    path.write_text(f"{head}{begin}\n{text}\n{end}{tail}")
 
 
 def main() -> None:
@@ -273,6 +296,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--figure", type=Path, help="save the figure here (PNG)")
     ap.add_argument("--doc", type=Path, help="write the tables into this Markdown file")
+    ap.add_argument("--runs-fitted", nargs="+", choices=RUN_SETS, default=list(RUN_SETS),
+                    help="fit every checkpoint below the crossing, the compute frontier, or both")
+    ap.add_argument("--block", default="ground-truth",
+                    help="the markers in --doc to write between: <!-- BLOCK:begin/end -->")
     a = ap.parse_args()
     runs = read_runs(a.runs, y="step_loss", law="power")
     observed = observed_crossing(runs.flops, column(runs, f"exact_k{K}"), THRESHOLD)
@@ -281,7 +308,8 @@ def main() -> None:
     cutoff = 10.0 ** observed
     fit_runs = runs.subset(runs.flops < cutoff)
     settings = SamplerSettings(draws=a.draws, tune=a.tune, chains=a.chains, seed=a.seed)
-    results = [forecast_one(fit_runs, runs, cutoff, *method, settings) for method in METHODS]
+    results = [forecast_one(fit_runs, runs, cutoff, *method, settings, run_set)
+               for run_set in a.runs_fitted for method in LINKS]
     text = tables(observed, len(fit_runs), len(runs), results, proxy_gaps(runs))
     print(text)
     if a.figure:
@@ -289,7 +317,7 @@ def main() -> None:
         fig.savefig(a.figure, dpi=110)
         print(f"\nfigure: {a.figure}")
     if a.doc:
-        write_doc(a.doc, text)
+        write_doc(a.doc, text, a.block)
         print(f"tables written into {a.doc}")
 
 

@@ -67,11 +67,15 @@ def test_proxy_gaps_on_the_harness_fixture_match_its_readme():
     assert gaps["exp_step_loss"]["bias"] < -0.2  # the exp link is far below exact match
 
 
-def test_write_doc_replaces_only_between_markers(tmp_path):
+def test_write_doc_replaces_only_between_its_block_markers(tmp_path):
     doc = tmp_path / "doc.md"
-    doc.write_text(f"head\n{gt.BEGIN}\nold\n{gt.END}\ntail\n")
+    blocks = "<!-- ground-truth:begin -->\n{}\n<!-- ground-truth:end -->\nmiddle\n" \
+             "<!-- lookup:begin -->\n{}\n<!-- lookup:end -->\n"
+    doc.write_text("head\n" + blocks.format("old", "old lookup") + "tail\n")
     gt.write_doc(doc, "new table")
-    assert doc.read_text() == f"head\n{gt.BEGIN}\nnew table\n{gt.END}\ntail\n"
+    assert doc.read_text() == "head\n" + blocks.format("new table", "old lookup") + "tail\n"
+    gt.write_doc(doc, "new lookup", block="lookup")
+    assert doc.read_text() == "head\n" + blocks.format("new table", "new lookup") + "tail\n"
 
 
 def test_figure_draws_the_runs_and_the_forecast_curves():

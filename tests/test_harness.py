@@ -74,6 +74,46 @@ def test_digit_problems_have_right_answers(task, mixed):
     np.testing.assert_array_equal(seqs, again)
 
 
+def test_lookup_problems_follow_the_table_and_its_zipf_law():
+    table = tasks.lookup_table(5)
+    values, probs = table
+    n_keys = tasks.LOOKUP_KEYS
+    assert values.shape == probs.shape == (n_keys**2,) and set(values) == set(range(10))
+    np.testing.assert_allclose(probs.sum(), 1.0)
+    ranked = np.sort(probs)[::-1]  # the Zipf weights r**-LOOKUP_ZIPF, normalised
+    np.testing.assert_allclose(ranked[0] / ranked[9], 10.0**tasks.LOOKUP_ZIPF)
+    seqs = tasks.lookup_problems(np.random.default_rng(2), 20_000, table)
+    assert seqs.shape == (20_000, tasks.LOOKUP_SEQ_LEN) and seqs.max() < tasks.LOOKUP_VOCAB
+    pairs = seqs[:, 0::3] * n_keys + seqs[:, 1::3]
+    np.testing.assert_array_equal(seqs[:, 2::3], n_keys + values[pairs])
+    counts = np.bincount(pairs.ravel(), minlength=n_keys**2) / pairs.size
+    top = np.argsort(probs)[::-1][:20]
+    np.testing.assert_allclose(counts[top], probs[top], rtol=0.1)
+    np.testing.assert_array_equal(seqs, tasks.lookup_problems(np.random.default_rng(2), 20_000,
+                                                              table))
+    assert (tasks.lookup_table(6)[0] != values).mean() > 0.8  # another seed, another table
+
+
+@pytest.mark.parametrize("task", ["addition", "lookup", "modular"])
+def test_answer_positions_point_at_the_answers(task):
+    from forecast.harness.train import answer_positions
+
+    positions = answer_positions(task).numpy()
+    if task == "addition":
+        seqs = tasks.digit_problems(np.random.default_rng(0), 50)
+        assert (seqs[:, positions[0] - 1] == tasks.EQUALS).all()  # c0 .. c7 follow '='
+        np.testing.assert_array_equal(positions, np.arange(18, 26))
+    elif task == "lookup":
+        values, _ = table = tasks.lookup_table(0)
+        seqs = tasks.lookup_problems(np.random.default_rng(0), 50, table)
+        keys = seqs[:, positions - 2] * tasks.LOOKUP_KEYS + seqs[:, positions - 1]
+        np.testing.assert_array_equal(seqs[:, positions], tasks.LOOKUP_KEYS + values[keys])
+    else:
+        train, _ = tasks.modular_split(7, 0.5, seed=0)
+        assert (train[:, positions - 1] == 7).all()  # the answer follows '='
+    assert len(positions) == (1 if task == "modular" else tasks.WIDTH)
+
+
 def test_modular_split_partitions_all_pairs():
     train, test = tasks.modular_split(11, 0.3, seed=4)
     assert len(train) == round(0.3 * 121) and len(train) + len(test) == 121
@@ -125,7 +165,7 @@ def test_smoke_preset_writes_every_column(tmp_path):
     out = tmp_path / "sub" / "runs.csv"
     result = CliRunner().invoke(harness, ["--preset", "smoke", "--out", str(out), "--seed", "1"])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("wrote 11 checkpoints of 3 runs (smoke, seed 1)")
+    assert result.output.startswith("wrote 14 checkpoints of 4 runs (smoke, seed 1)")
     rows = _read(out)
     assert list(rows[0]) == COLUMNS
     assert [p.name for p in out.parent.iterdir()] == ["runs.csv"]  # no temporary file left
@@ -140,7 +180,7 @@ def test_smoke_preset_writes_every_column(tmp_path):
         assert len({r["params"] for r in run}) == 1
         tokens = [int(r["tokens"]) for r in run]
         assert tokens == sorted(tokens) and len(set(tokens)) == len(tokens)
-    assert {r["task"] for r in rows} == {"addition", "digitwise"}
+    assert {r["task"] for r in rows} == {"addition", "digitwise", "lookup"}
 
 
 def test_write_is_atomic_and_leaves_no_temporary_file(tmp_path):
@@ -185,6 +225,7 @@ def test_command_module_does_not_import_torch():
 
 def test_presets_are_known_and_seeded():
     assert len({s.n_embd for s in preset_specs("default")}) >= 4
+    assert {s.task for s in preset_specs("lookup")} == {"lookup"}
     assert all(s.seed == 7 for s in preset_specs("grokking", seed=7))
     with pytest.raises(ValueError, match="unknown preset"):
         preset_specs("huge")

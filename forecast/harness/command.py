@@ -31,11 +31,14 @@ def _require_extra() -> None:
 
 
 @click.command("harness")
-@click.option("--preset", type=click.Choice(["smoke", "default", "grokking", "control"]),
+@click.option("--preset",
+              type=click.Choice(["smoke", "default", "lookup", "grokking", "control"]),
               default="default", show_default=True,
               help="smoke: seconds, a check that training works; default: 8-digit addition "
-                   "over five model sizes (minutes); grokking: modular addition with weight "
-                   "decay; control: the carry-free digit task.")
+                   "over five model sizes (minutes); lookup: eight look-ups in a random table "
+                   "of Zipf-distributed keys, whose per-step skill grows gradually (minutes); "
+                   "grokking: modular addition with weight decay; control: the carry-free "
+                   "digit task.")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The runs CSV to write (atomically; its folder is created).")
 @click.option("--seed", type=int, default=0, show_default=True,

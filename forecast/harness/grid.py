@@ -21,7 +21,7 @@ from pathlib import Path
 
 from forecast.harness.train import COLUMNS, RunSpec, train_run
 
-PRESETS = ("smoke", "default", "grokking", "control")
+PRESETS = ("smoke", "default", "lookup", "grokking", "control")
 GROK_P, GROK_STEPS = 47, 1500  # modulus and steps of the grokking preset
 
 
@@ -30,12 +30,15 @@ def preset_specs(name: str, seed: int = 0) -> list[RunSpec]:
 
     Parameters
     ----------
-    name : {"smoke", "default", "grokking", "control"}
-        ``smoke``: two tiny addition models and the control task, seconds each (a test that
-        the harness works). ``default``: 8-digit addition over five widths, two decades of
-        compute each, where exact match at k = 8 goes from 0 to near 1 (about 3 CPU-minutes:
-        2 to 3 minutes on two idle cores with ``--jobs 2``). ``grokking``: modular addition
-        mod 47 with weight decay and half the pairs for training, logged densely in log steps.
+    name : {"smoke", "default", "lookup", "grokking", "control"}
+        ``smoke``: two tiny addition models, the control task and the lookup task, seconds
+        each (a test that the harness works). ``default``: 8-digit addition over five
+        widths, two decades of compute each, where exact match at k = 8 goes from 0 to near 1
+        (about 3 CPU-minutes: 2 to 3 minutes on two idle cores with ``--jobs 2``).
+        ``lookup``: the lookup task over the same five widths, twice as many steps, where each
+        step's skill grows gradually (about 5 CPU-minutes: about 3 minutes with ``--jobs 2``).
+        ``grokking``: modular addition mod 47 with weight decay and half the pairs for
+        training, logged densely in log steps.
         ``control``: the ``default`` grid on the carry-free digitwise task, whose steps are
         independent.
     seed : int
@@ -49,11 +52,15 @@ def preset_specs(name: str, seed: int = 0) -> list[RunSpec]:
     if name == "smoke":
         specs = [RunSpec("addition", n_embd=d, steps=120, batch_size=32, warmup=20,
                          n_checkpoints=4, first_step=15, n_eval=256) for d in (16, 32)]
-        specs.append(RunSpec("digitwise", n_embd=16, steps=60, batch_size=32, warmup=20,
-                             n_checkpoints=3, first_step=15, n_eval=256))
+        specs += [RunSpec(task, n_embd=16, steps=60, batch_size=32, warmup=20, n_checkpoints=3,
+                          first_step=15, n_eval=256) for task in ("digitwise", "lookup")]
     elif name in ("default", "control"):
         task = "addition" if name == "default" else "digitwise"
         specs = [RunSpec(task, n_embd=d, steps=1200, batch_size=64, lr=3e-3, warmup=50,
+                         n_checkpoints=20, first_step=12, n_eval=1000)
+                 for d in (16, 24, 32, 48, 64)]
+    elif name == "lookup":
+        specs = [RunSpec("lookup", n_embd=d, steps=2400, batch_size=64, lr=3e-3, warmup=50,
                          n_checkpoints=20, first_step=12, n_eval=1000)
                  for d in (16, 24, 32, 48, 64)]
     elif name == "grokking":

@@ -40,7 +40,7 @@ class RunSpec:
 
     Attributes
     ----------
-    task : {"addition", "digitwise", "modular"}
+    task : {"addition", "digitwise", "lookup", "modular"}
         See :mod:`forecast.harness.tasks`.
     n_embd, n_layer, n_head : int
         Model shape.
@@ -56,7 +56,7 @@ class RunSpec:
     first_step : int
         The first checkpoint.
     n_eval : int
-        Problems per evaluation set (digit tasks).
+        Problems per evaluation set (digit and lookup tasks).
     seed : int
         Seeds the model's initialisation and, through ``numpy.random.default_rng``, the data.
     modulus, train_fraction : int, float
@@ -91,28 +91,45 @@ class RunSpec:
         return sorted({int(round(s)) for s in grid} | {self.steps})
 
 
-def _answer_scores(model: GPT, seqs: torch.Tensor, n_answer: int):
-    """Per-problem, per-position loss (nats) and correctness on the last ``n_answer`` tokens."""
-    logits = model(seqs[:, :-1])[:, -n_answer:]
-    target = seqs[:, -n_answer:]
+def _answer_scores(model: GPT, seqs: torch.Tensor, positions: torch.Tensor):
+    """Per-problem, per-position loss (nats) and correctness on the answer tokens.
+
+    ``positions`` indexes the answer tokens in ``seqs``; each is predicted from the tokens before
+    it, so its logits are the model's output one place earlier.
+    """
+    logits = model(seqs[:, :-1])[:, positions - 1]
+    target = seqs[:, positions]
     loss = F.cross_entropy(logits.transpose(1, 2), target, reduction="none")
     return loss, logits.argmax(-1) == target
 
 
+def answer_positions(task: str) -> torch.Tensor:
+    """Return the indices of a task's answer tokens (one per step, in step order)."""
+    if task == "modular":
+        return torch.tensor([3])
+    if task == "lookup":
+        return torch.arange(2, tasks.LOOKUP_SEQ_LEN, 3)
+    return torch.arange(tasks.DIGIT_SEQ_LEN - K_MAX, tasks.DIGIT_SEQ_LEN)
+
+
 @torch.no_grad()
-def evaluate_digits(model: GPT, eval_full: torch.Tensor, eval_mix: torch.Tensor) -> dict:
-    """Metrics of a digit task.
+def evaluate_steps(model: GPT, eval_full: torch.Tensor, eval_mix: torch.Tensor | None,
+                   positions: torch.Tensor) -> dict:
+    """Metrics of a task of ``K_MAX`` steps (the digit tasks and the lookup task).
 
     Parameters
     ----------
     model : GPT
         The model, scored teacher-forced.
     eval_full : torch.Tensor
-        Held-out problems with all ``WIDTH`` digits random: per-position loss and accuracy, the
-        step metrics and exact match.
-    eval_mix : torch.Tensor
-        Held-out problems from the training mix of lengths: ``loss``, the mean loss (nats) per
-        answer token on the training distribution.
+        Held-out problems with all ``K_MAX`` steps: per-position loss and accuracy, the step
+        metrics and exact match.
+    eval_mix : torch.Tensor or None
+        Held-out problems from the training distribution, when it differs from ``eval_full``
+        (the digit tasks' mix of lengths): ``loss``, the mean loss (nats) per answer token on
+        the training distribution. ``None`` makes ``loss`` the mean loss on ``eval_full``.
+    positions : torch.Tensor
+        The answer tokens, from :func:`answer_positions`.
 
     Returns
     -------
@@ -120,8 +137,8 @@ def evaluate_digits(model: GPT, eval_full: torch.Tensor, eval_mix: torch.Tensor)
         ``loss, step_loss, step_acc, exact_k1..exact_kK, pos_loss_1.., pos_acc_1..``.
     """
     model.eval()
-    loss, ok = _answer_scores(model, eval_full, K_MAX)
-    mix_loss, _ = _answer_scores(model, eval_mix, K_MAX)
+    loss, ok = _answer_scores(model, eval_full, positions)
+    mix_loss = loss if eval_mix is None else _answer_scores(model, eval_mix, positions)[0]
     model.train()
     pos_loss, pos_acc = loss.mean(0), ok.float().mean(0)
     prefix_ok = ok.cumprod(dim=1).float().mean(0)  # first k digits all right
@@ -151,7 +168,8 @@ def evaluate_modular(model: GPT, train: torch.Tensor, test: torch.Tensor) -> dic
         ``train_loss, train_acc, test_loss, test_acc``.
     """
     model.eval()
-    (tr_loss, tr_ok), (te_loss, te_ok) = (_answer_scores(model, s, 1) for s in (train, test))
+    answer = answer_positions("modular")
+    (tr_loss, tr_ok), (te_loss, te_ok) = (_answer_scores(model, s, answer) for s in (train, test))
     model.train()
     test_loss, test_acc = te_loss.mean().item(), te_ok.float().mean().item()
     return {"loss": test_loss, "step_loss": test_loss, "step_acc": test_acc, "exact_k1": test_acc,
@@ -184,23 +202,45 @@ def train_run(spec: RunSpec, *, threads: int = 1) -> list[dict]:
         torch.set_num_threads(old_threads)
 
 
-def _train(spec: RunSpec) -> list[dict]:
-    start = time.perf_counter()
-    torch.manual_seed(spec.seed)
+def _data(spec: RunSpec):
+    """Return the task's vocabulary, sequence length, batch drawer and evaluation sets."""
     if spec.task == "modular":
         train_set, test_set = (torch.from_numpy(s) for s in
                                tasks.modular_split(spec.modulus, spec.train_fraction, spec.seed))
-        vocab, seq_len = spec.modulus + 1, train_set.shape[1]
-    else:
-        # Separate streams for training data and the two evaluation sets, the same for every
-        # model size of a seed, so sizes are compared on the same problems.
-        data_rng = np.random.default_rng([spec.seed, 0])
-        eval_rng = np.random.default_rng([spec.seed, 1])
-        eval_full = torch.from_numpy(tasks.digit_problems(eval_rng, spec.n_eval, task=spec.task))
-        eval_mix = torch.from_numpy(
-            tasks.digit_problems(eval_rng, spec.n_eval, task=spec.task, mixed=True))
-        vocab, seq_len = tasks.DIGIT_VOCAB, tasks.DIGIT_SEQ_LEN
-    n_answer = 1 if spec.task == "modular" else K_MAX
+
+        def draw():
+            if spec.batch_size == 0:
+                return train_set
+            return train_set[torch.randint(len(train_set), (spec.batch_size,))]
+
+        return spec.modulus + 1, train_set.shape[1], draw, (train_set, test_set)
+    # Separate streams for training data and the evaluation sets, the same for every model size
+    # of a seed, so sizes are compared on the same problems.
+    data_rng = np.random.default_rng([spec.seed, 0])
+    eval_rng = np.random.default_rng([spec.seed, 1])
+    if spec.task == "lookup":
+        table = tasks.lookup_table(spec.seed)
+
+        def problems(rng, n):
+            return torch.from_numpy(tasks.lookup_problems(rng, n, table))
+
+        evals = (problems(eval_rng, spec.n_eval), None)
+        return tasks.LOOKUP_VOCAB, tasks.LOOKUP_SEQ_LEN, lambda: problems(
+            data_rng, spec.batch_size), evals
+
+    def digits(rng, n, mixed):
+        return torch.from_numpy(tasks.digit_problems(rng, n, task=spec.task, mixed=mixed))
+
+    evals = (digits(eval_rng, spec.n_eval, False), digits(eval_rng, spec.n_eval, True))
+    return (tasks.DIGIT_VOCAB, tasks.DIGIT_SEQ_LEN,
+            lambda: digits(data_rng, spec.batch_size, True), evals)
+
+
+def _train(spec: RunSpec) -> list[dict]:
+    start = time.perf_counter()
+    torch.manual_seed(spec.seed)
+    vocab, seq_len, draw, evals = _data(spec)
+    positions = answer_positions(spec.task)
     cfg = GPTConfig(vocab_size=vocab, block_size=seq_len - 1, n_layer=spec.n_layer,
                     n_head=spec.n_head, n_embd=spec.n_embd)
     model = GPT(cfg)
@@ -214,16 +254,11 @@ def _train(spec: RunSpec) -> list[dict]:
     rows, tokens, recent = [], 0, []
     checkpoints = set(spec.checkpoints())
     for step in range(1, spec.steps + 1):
-        if spec.task == "modular":
-            batch = train_set if spec.batch_size == 0 else train_set[
-                torch.randint(len(train_set), (spec.batch_size,))]
-        else:
-            batch = torch.from_numpy(
-                tasks.digit_problems(data_rng, spec.batch_size, task=spec.task, mixed=True))
+        batch = draw()
         for group in opt.param_groups:
             group["lr"] = spec.lr * min(1.0, step / max(1, spec.warmup))
-        logits = model(batch[:, :-1])[:, -n_answer:]
-        loss = F.cross_entropy(logits.reshape(-1, vocab), batch[:, -n_answer:].reshape(-1))
+        logits = model(batch[:, :-1])[:, positions - 1]
+        loss = F.cross_entropy(logits.reshape(-1, vocab), batch[:, positions].reshape(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -231,9 +266,9 @@ def _train(spec: RunSpec) -> list[dict]:
         recent.append(loss.item())
         if step in checkpoints:
             if spec.task == "modular":
-                metrics = evaluate_modular(model, train_set, test_set)
+                metrics = evaluate_modular(model, *evals)
             else:
-                metrics = evaluate_digits(model, eval_full, eval_mix)
+                metrics = evaluate_steps(model, *evals, positions)
                 metrics["train_loss"] = float(np.mean(recent))
             rows.append({**base, "step": step, "tokens": tokens,
                          "flops": flops_per_token * tokens, **metrics,
