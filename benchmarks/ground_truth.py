@@ -15,7 +15,7 @@ chance level below is the same. Steps, each through the library:
    ``log10 C`` (:func:`forecast.backtest.observed_crossing`);
 2. the fits: the ``power`` law of ``step_loss`` on the runs *strictly below* that compute (all
    of them, and separately only those on the compute frontier), once
-   alone (for the ``exp`` link) and once with the jointly fitted ``sigmoid`` link to
+   alone (for the ``exp`` link) and once with the jointly fitted ``weibull`` link to
    ``step_acc`` (:func:`forecast.fitting.fit`), the link's floor fixed at the chance level of a
    decimal digit (0.1) and, as a check of that choice, at the default 0;
 3. the forecasts: :func:`forecast.backtest.crossing_scores` (which calls
@@ -58,9 +58,9 @@ CHANCE = 0.1  # a decimal digit guessed at random
 # (label, link, accuracy column, user priors): fixed before looking at any forecast.
 LINKS = (
     ("exp", "exp", None, {}),
-    ("sigmoid, floor 0.1", "sigmoid", "step_acc",
+    ("weibull, floor 0.1", "weibull", "step_acc",
      {"floor": {"dist": "Fixed", "value": CHANCE}}),
-    ("sigmoid, floor 0", "sigmoid", "step_acc", {}),
+    ("weibull, floor 0", "weibull", "step_acc", {}),
 )
 # Which runs below the crossing are fitted. "all": every checkpoint, as first registered.
 # "frontier": only the compute frontier (Runs.frontier, `forecast fit --frontier`), added after

@@ -129,9 +129,9 @@ def _print_fit_table(summary: dict, out: str) -> None:
 @click.option("--y", "y_col", default="loss", show_default=True, metavar="COLUMN",
               help="Metric column to fit (e.g. step_loss, or an accuracy with --law logistic).")
 @click.option("--acc", default=None, metavar="COLUMN",
-              help="Per-step accuracy column: fit the sigmoid link acc = floor + (1 - floor) "
-                   "sigmoid(s (L0 - L)) jointly with the loss law (for `emergence --link "
-                   "sigmoid`).")
+              help="Per-step accuracy column: fit the weibull link acc = floor + (1 - floor) "
+                   "exp(-(L/L0)^s) jointly with the loss law (for `emergence --link "
+                   "weibull`).")
 @click.option("--frontier", is_flag=True,
               help="Fit only the compute frontier: the runs whose metric beats every run of no "
                    "more compute (the envelope of learning curves, Hoffmann et al.'s approach "
@@ -267,8 +267,8 @@ def _print_emergence(result: dict, out: str | None) -> None:
               help="Chain lengths: K for k = 1..K, or a list such as 1,2,4,8.")
 @click.option("--threshold", type=float, default=0.5, show_default=True,
               help="Task success to reach, in (0, 1).")
-@click.option("--link", type=click.Choice(["exp", "sigmoid", "logistic"]), default=None,
-              help="Per-step success: exp p = exp(-L) (per-step loss fit); sigmoid (fit with "
+@click.option("--link", type=click.Choice(["exp", "weibull", "logistic"]), default=None,
+              help="Per-step success: exp p = exp(-L) (per-step loss fit); weibull (fit with "
                    "--acc); logistic (accuracy fit, p = acc^(1/from-k)). Default: what the fit "
                    "holds.")
 @click.option("--from-k", type=click.IntRange(min=1), default=1, show_default=True,

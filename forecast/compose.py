@@ -3,8 +3,9 @@
 NumPy and SciPy only, no PyMC: every function takes arrays of posterior draws (draws on axis 0)
 and is checked against closed forms and Monte Carlo in ``tests/test_compose.py``.
 
-- Links turn a loss into per-step success ``p``: ``exp`` (``p = exp(-L)``) and ``sigmoid``
-  (``p = floor + (1 - floor) / (1 + exp(-s (L0 - L)))``), each with its inverse.
+- Links turn a loss into per-step success ``p``: ``exp`` (``p = exp(-L)``) and ``weibull``
+  (``p = floor + (1 - floor) exp(-(L / L0)^s)``, which holds ``exp`` as ``floor = 0``,
+  ``L0 = 1``, ``s = 1``), each with its inverse.
 - Compositions turn ``p`` into task success ``P_k``: the i.i.d. chain ``p^k``, heterogeneous steps
   ``prod_i p_i``, correlated steps (per-item ``p ~ Beta`` with concentration ``phi``, closed form
   ``E[p^k]``) and tolerant tasks (at least ``m`` of ``k`` right).
@@ -41,8 +42,8 @@ __all__ = [
     "quantiles",
     "root_crossing",
     "scan_grid",
-    "sigmoid_link",
-    "sigmoid_link_inverse",
+    "weibull_link",
+    "weibull_link_inverse",
 ]
 
 # ln(-ln 0.1) - ln(-ln 0.9): the 10%-90% width of a Gumbel CDF exp(-e^-z) in units of its scale.
@@ -64,34 +65,40 @@ def exp_link_inverse(p: np.ndarray) -> np.ndarray:
         return -np.log(np.asarray(p, dtype=float))
 
 
-def sigmoid_link(loss: np.ndarray, *, floor: np.ndarray, s: np.ndarray,
+def weibull_link(loss: np.ndarray, *, floor: np.ndarray, s: np.ndarray,
                  L0: np.ndarray) -> np.ndarray:
-    """Accuracy from loss: ``floor + (1 - floor) / (1 + exp(-s (L0 - L)))``.
+    """Accuracy from loss: ``floor + (1 - floor) exp(-(L / L0)^s)``.
+
+    The accuracy above chance is the Weibull survival function of the loss: a loss of 0 nats
+    (the right answer certain) gives accuracy 1, an infinite loss gives ``floor``, and near 0 the
+    error rate ``1 - p`` is ``(1 - floor) (L / L0)^s``, a power of the loss. With ``floor = 0``,
+    ``L0 = 1`` and ``s = 1`` it is the ``exp`` link.
 
     Parameters
     ----------
     loss : numpy.ndarray
-        Loss (same units as ``L0``).
+        Loss (same units as ``L0``), >= 0.
     floor : numpy.ndarray
         Chance level, the accuracy at infinite loss.
     s : numpy.ndarray
-        Slope per unit of loss (> 0).
+        Shape (> 0): how sharply accuracy falls from 1 to ``floor`` around ``L0``.
     L0 : numpy.ndarray
-        The loss at which accuracy is half-way between ``floor`` and 1.
+        The loss at which the accuracy above chance is ``1/e`` of its full range.
     """
-    return floor + (1.0 - floor) * special.expit(s * (L0 - np.asarray(loss, dtype=float)))
+    ratio = np.maximum(np.asarray(loss, dtype=float), 0.0) / L0
+    return floor + (1.0 - floor) * np.exp(-np.power(ratio, s))
 
 
-def sigmoid_link_inverse(p: np.ndarray, *, floor: np.ndarray, s: np.ndarray,
+def weibull_link_inverse(p: np.ndarray, *, floor: np.ndarray, s: np.ndarray,
                          L0: np.ndarray) -> np.ndarray:
-    """Return the loss at which the ``sigmoid`` link gives accuracy ``p``.
+    """Return the loss at which the ``weibull`` link gives accuracy ``p``: ``L0 (-ln u)^(1/s)``.
 
-    ``+inf`` where ``p <= floor`` (any loss will do), ``-inf`` where ``p >= 1`` (no loss will).
+    ``u = (p - floor) / (1 - floor)``. ``+inf`` where ``p <= floor`` (any loss will do), ``0``
+    where ``p >= 1`` (only a loss of 0 will).
     """
-    u = (np.asarray(p, dtype=float) - floor) / (1.0 - floor)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = L0 - special.logit(np.clip(u, 0.0, 1.0)) / s
-    return out
+    u = np.clip((np.asarray(p, dtype=float) - floor) / (1.0 - floor), 0.0, 1.0)
+    with np.errstate(divide="ignore"):
+        return L0 * np.power(-np.log(u), 1.0 / s)
 
 
 # --- compositions: per-step success -> task success ------------------------------------------

@@ -27,8 +27,8 @@ from forecast.compose import (
     quantiles,
     root_crossing,
     scan_grid,
-    sigmoid_link,
-    sigmoid_link_inverse,
+    weibull_link,
+    weibull_link_inverse,
 )
 from forecast.errors import InputError
 from forecast.extrapolation import decades_beyond
@@ -37,8 +37,8 @@ from forecast.outputs import write_json
 
 __all__ = ["LINKS", "StepSuccess", "emergence", "step_success", "write_emergence"]
 
-LINKS = ("exp", "sigmoid", "logistic")
-SIGMOID_PARAMS = ("floor", "s", "L0")
+LINKS = ("exp", "weibull", "logistic")
+LINK_PARAMS = ("floor", "s", "L0")
 CURVE_POINTS = 121
 # The soft and hard curves' widths are measured between these levels of success.
 WIDTH_LEVELS = (0.1, 0.9)
@@ -53,7 +53,7 @@ class StepSuccess:
     law : forecast.laws.Law
         The fitted law.
     link : str
-        ``exp`` (``p = exp(-L)``), ``sigmoid`` (the accuracy link fitted jointly with the law) or
+        ``exp`` (``p = exp(-L)``), ``weibull`` (the accuracy link fitted jointly with the law) or
         ``logistic`` (an accuracy law of a ``from_k``-step task: ``p = P_k0^(1/k0)``).
     raw : dict of numpy.ndarray
         The law's (and link's) raw-unit parameters, one column ``(n_draws, 1)`` each.
@@ -98,9 +98,9 @@ class StepSuccess:
             value = value * np.exp(self.kappa * self.z * decades_beyond(C, self.flops_max))
         if self.link == "exp":
             return exp_link(value)
-        if self.link == "sigmoid":
+        if self.link == "weibull":
             r = self.raw
-            return sigmoid_link(value, floor=r["floor"], s=r["s"], L0=r["L0"])
+            return weibull_link(value, floor=r["floor"], s=r["s"], L0=r["L0"])
         return np.power(np.clip(value, 0.0, 1.0), 1.0 / self.from_k)
 
     @property
@@ -121,15 +121,22 @@ class StepSuccess:
             out = logistic_crossing(r["floor"], r["s"], r["C50"], level ** self.from_k)
         else:
             loss_level = (exp_link_inverse(level) if self.link == "exp" else
-                          sigmoid_link_inverse(level, floor=r["floor"], s=r["s"], L0=r["L0"]))
+                          weibull_link_inverse(level, floor=r["floor"], s=r["s"], L0=r["L0"]))
             out = power_crossing(r.get("E", 0.0), r["A"], r["alpha"], loss_level)
         out = np.broadcast_to(out, (self.n_draws, level.size))
         return out[:, 0] if np.ndim(p_level) == 0 else out
 
 
-def _has_sigmoid(fit) -> bool:
-    return bool(fit.idata.attrs.get("acc")) and all(p in fit.idata.posterior
-                                                    for p in SIGMOID_PARAMS)
+def _has_acc_link(fit) -> bool:
+    """Whether the fit holds the joint weibull link; an older fit's sigmoid link is an error."""
+    attrs = fit.idata.attrs
+    if not attrs.get("acc"):
+        return False
+    if attrs.get("acc_link") != "weibull":
+        raise InputError(f"{attrs.get('source', 'the fit')}: this fit's accuracy link is the "
+                         "sigmoid link of an older forecast, since replaced by the weibull link; "
+                         "rerun `forecast fit ... --acc COLUMN`")
+    return all(p in fit.idata.posterior for p in LINK_PARAMS)
 
 
 def step_success(fit, link: str | None = None, *, from_k: int = 1, seed: int = 0
@@ -141,8 +148,8 @@ def step_success(fit, link: str | None = None, *, from_k: int = 1, seed: int = 0
     fit : forecast.fitting.Fit
         A fit of a law of compute (``power``, ``pure``, ``broken`` or ``logistic``).
     link : str, optional
-        ``exp``, ``sigmoid`` or ``logistic``; by default ``logistic`` for a ``logistic`` fit,
-        ``sigmoid`` for a fit with a joint accuracy link (``forecast fit --acc``), else ``exp``.
+        ``exp``, ``weibull`` or ``logistic``; by default ``logistic`` for a ``logistic`` fit,
+        ``weibull`` for a fit with a joint accuracy link (``forecast fit --acc``), else ``exp``.
     from_k : int
         For a ``logistic`` fit: the number of steps of the task it was fitted to (``p`` is its
         accuracy to the power ``1/from_k``).
@@ -160,21 +167,21 @@ def step_success(fit, link: str | None = None, *, from_k: int = 1, seed: int = 0
         raise InputError(f"{src}: emergence needs a law of compute; this fit is '{law.name}' "
                          "(of params and tokens): refit with --law power or broken")
     if link is None:
-        link = "logistic" if law.name == "logistic" else "sigmoid" if _has_sigmoid(fit) else "exp"
+        link = "logistic" if law.name == "logistic" else "weibull" if _has_acc_link(fit) else "exp"
     if link not in LINKS:
         raise InputError(f"--link {link}: use one of {', '.join(LINKS)}")
     if (law.metric == "unit") != (link == "logistic"):
         what = ("an accuracy (law 'logistic'): use --link logistic" if law.metric == "unit"
-                else f"a loss (law '{law.name}'): use --link exp or sigmoid")
+                else f"a loss (law '{law.name}'): use --link exp or weibull")
         raise InputError(f"--link {link}: the fit in {src} is of {what}")
-    if link == "sigmoid" and not _has_sigmoid(fit):
-        raise InputError(f"--link sigmoid: the fit in {src} has no accuracy link; refit with "
+    if link == "weibull" and not _has_acc_link(fit):
+        raise InputError(f"--link weibull: the fit in {src} has no accuracy link; refit with "
                          "`forecast fit RUNS.csv --y step_loss --acc step_acc`")
     if from_k != 1 and link != "logistic":
         raise InputError("--from-k applies to a logistic fit of a k0-step task's accuracy only")
     if from_k < 1:
         raise InputError(f"--from-k {from_k}: must be a whole number of steps >= 1")
-    names = list(law.params) + (list(SIGMOID_PARAMS) if link == "sigmoid" else [])
+    names = list(law.params) + (list(LINK_PARAMS) if link == "weibull" else [])
     raw = {name: fit.draws(name)[:, None] for name in names}
     notes = []
     if link == "exp" and "E" in raw:

@@ -230,7 +230,7 @@ def memorisation(runs: Runs, law: Law) -> str | None:
 
 
 def _accuracy(runs: Runs, column: str, law: Law) -> np.ndarray:
-    """Return the per-step accuracy column for the sigmoid link, checked to lie in [0, 1]."""
+    """Return the per-step accuracy column for the weibull link, checked to lie in [0, 1]."""
     if law.metric != "positive" or "C" not in law.covariates:
         raise InputError(f"--acc needs a loss law of compute (power, pure, broken), not "
                          f"'{law.name}'")
@@ -243,9 +243,8 @@ def _accuracy(runs: Runs, column: str, law: Law) -> np.ndarray:
 
 
 def _add_link_raw(group, y0: float) -> None:
-    """Add the sigmoid link's raw-unit ``s`` (per nat) and ``L0`` (nats) to a group, in place."""
-    if "s_scaled" in group:
-        group["s"] = group["s_scaled"] / y0
+    """Add the weibull link's raw-unit ``L0`` (nats) to a group, in place (``s`` has no units)."""
+    if "L0_scaled" in group:
         group["L0"] = group["L0_scaled"] * y0
 
 
@@ -288,9 +287,10 @@ def fit(runs: Runs, law: str = "power", *, priors: dict | None = None,
     priors_source : str
         Where the user priors came from, for error messages.
     acc : str, optional
-        A per-step accuracy column of the runs: fit ``acc = floor + (1 - floor) sigmoid(s (L0 -
-        L(C)))`` jointly with the loss law (priors of ``floor``, ``s_scaled``, ``L0_scaled``,
-        ``kappa`` in :data:`forecast.model.SIGMOID_PRIORS`, overridable like the law's).
+        A per-step accuracy column of the runs: fit the weibull link ``acc = floor + (1 - floor)
+        exp(-(L(C) / L0)^s)`` jointly with the loss law (priors of ``floor``, ``s``,
+        ``L0_scaled``, ``kappa`` in :data:`forecast.model.LINK_PRIORS`, overridable like the
+        law's).
     extrapolation : {"lfo", "none"}
         ``"lfo"`` (default) also estimates the law's extrapolation error by leave-future-out on
         these runs (:func:`forecast.extrapolation.calibrate`), which widens every forecast for a
@@ -309,7 +309,7 @@ def fit(runs: Runs, law: str = "power", *, priors: dict | None = None,
         If sampling fails.
     """
     from forecast.extrapolation import KAPPA_MAX, calibrate, uncalibrated
-    from forecast.model import SIGMOID_PRIORS, build_model, data_priors, model_data, sigmoid_priors
+    from forecast.model import LINK_PRIORS, build_model, data_priors, link_priors, model_data
     from forecast.priors import resolve_priors
 
     spec = get_law(law)
@@ -321,11 +321,11 @@ def fit(runs: Runs, law: str = "power", *, priors: dict | None = None,
         acc_values = _accuracy(some, acc, spec) if acc else None
         data = model_data(some, spec, acc=acc_values)
         user = dict(priors or {})
-        link_user = {k: user.pop(k) for k in list(user) if acc and k in SIGMOID_PRIORS}
+        link_user = {k: user.pop(k) for k in list(user) if acc and k in LINK_PRIORS}
         resolved = resolve_priors(spec.name, user, derived=data_priors(data, spec),
                                   source=priors_source)
         if acc:
-            resolved.update(sigmoid_priors(link_user, priors_source))
+            resolved.update(link_priors(link_user, priors_source))
         return build_model(data, spec, resolved), data, resolved
 
     model, data, resolved = build(runs)
@@ -342,6 +342,7 @@ def fit(runs: Runs, law: str = "power", *, priors: dict | None = None,
         "source": runs.source, "input_sha256": runs.sha256, "refs": json.dumps(data.refs),
         "priors": json.dumps(resolved, sort_keys=True),
         "sampler": json.dumps(settings.as_dict(), sort_keys=True), "acc": acc or "",
+        "acc_link": "weibull" if acc else "",
         "extrapolation": json.dumps(ext),
     })
     link = ("s", "L0") + (() if resolved.get("floor", {}).get("dist") == "Fixed" else ("floor",))
@@ -365,8 +366,8 @@ def fit(runs: Runs, law: str = "power", *, priors: dict | None = None,
         "converged": not problems, "forecast_version": __version__, "extrapolation": ext,
     }
     if acc:
-        summary["link"] = {"name": "sigmoid", "acc": acc, "formula":
-                           "acc = floor + (1 - floor) / (1 + exp(-s (L0 - L(C))))",
+        summary["link"] = {"name": "weibull", "acc": acc, "formula":
+                           "acc = floor + (1 - floor) exp(-(L(C) / L0)^s)",
                            "floor": resolved["floor"]}
     return Fit(idata, spec, data.refs, resolved, runs.y_name, summary)
 

@@ -19,17 +19,18 @@ from forecast.laws import Law, get_law
 from forecast.priors import default_priors
 from forecast.runs import Runs
 
-__all__ = ["SIGMOID_PRIORS", "ModelData", "build_model", "data_priors", "model_data",
-           "sigmoid_priors"]
+__all__ = ["LINK_PRIORS", "ModelData", "build_model", "data_priors", "link_priors",
+           "model_data"]
 
-# The sigmoid accuracy link fitted jointly with a loss law (``forecast fit --acc``), in scaled
-# units: ``L0_scaled`` is L0 / y0, ``s_scaled`` is s * y0 (y0: the loss's median).
-SIGMOID_PRIORS: dict[str, dict] = {
+# The weibull accuracy link fitted jointly with a loss law (``forecast fit --acc``):
+# ``acc = floor + (1 - floor) exp(-(L / L0)^s)``. ``L0_scaled`` is L0 / y0 (y0: the loss's
+# median); the shape ``s`` has no units.
+LINK_PRIORS: dict[str, dict] = {
     # chance level of one step (e.g. 0.1 for a decimal digit); fixed unless the user says
     "floor": {"dist": "Fixed", "value": 0.0},
-    # slope per unit of loss, scaled: median 2 (exp(-L) has slope 2 per nat at p = 0.5, L = ln 2)
-    "s_scaled": {"dist": "LogNormal", "mu": 0.6931, "sigma": 1.0},
-    # the loss at which accuracy is half-way up: near the typical loss, broad
+    # shape: median 1, the exp link's (90%: 0.2 to 5)
+    "s": {"dist": "LogNormal", "mu": 0.0, "sigma": 1.0},
+    # the loss at which accuracy above chance is 1/e of its range: near the typical loss, broad
     "L0_scaled": {"dist": "LogNormal", "mu": 0.0, "sigma": 1.0},
     # precision of the Beta likelihood of accuracy: as for the logistic law
     "kappa": default_priors("logistic")["kappa"],
@@ -49,7 +50,7 @@ class ModelData:
     refs : dict of float
         ``y`` (median of the metric) and ``C`` or ``N``, ``D`` (geometric means).
     acc : numpy.ndarray or None
-        Per-step accuracy of the same runs, for the joint sigmoid link (``forecast fit --acc``).
+        Per-step accuracy of the same runs, for the joint weibull link (``forecast fit --acc``).
     """
 
     X: dict[str, np.ndarray]
@@ -66,7 +67,7 @@ def model_data(runs: Runs, law: Law | str, refs: Mapping[str, float] | None = No
                acc: np.ndarray | None = None) -> ModelData:
     """Scale a runs table for a law; ``refs`` (e.g. from an earlier fit) overrides the scales.
 
-    ``acc`` (per-step accuracy, one per run) adds the joint sigmoid link to the model.
+    ``acc`` (per-step accuracy, one per run) adds the joint weibull link to the model.
     """
     law = get_law(law) if isinstance(law, str) else law
     cov = {"C": runs.flops, "N": runs.params, "D": runs.tokens}
@@ -87,12 +88,12 @@ def _prior(name: str, spec: Mapping[str, float], **kw):
     return getattr(pm, dist)(name, **spec, **kw)
 
 
-def sigmoid_priors(user: Mapping[str, object] | None = None, source: str = "priors") -> dict:
-    """Priors of the joint sigmoid link: :data:`SIGMOID_PRIORS` with the user's overrides."""
+def link_priors(user: Mapping[str, object] | None = None, source: str = "priors") -> dict:
+    """Priors of the joint weibull link: :data:`LINK_PRIORS` with the user's overrides."""
     from forecast.priors import check_prior
 
     user = dict(user or {})
-    return {**SIGMOID_PRIORS, **{k: check_prior(k, v, source) for k, v in user.items()}}
+    return {**LINK_PRIORS, **{k: check_prior(k, v, source) for k, v in user.items()}}
 
 
 def _beta_likelihood(name: str, data_name: str, y: np.ndarray, mu, kappa):
@@ -129,7 +130,7 @@ def build_model(data: ModelData, law: Law | str, priors: Mapping[str, dict]) -> 
     a multiplicative, outlier-robust error. Accuracies (``"unit"``, the ``logistic`` law) get
     ``y ~ Beta(mu kappa, (1 - mu) kappa)`` on values clipped into (0, 1). With ``data.acc``
     (``forecast fit --acc``) the accuracy of the same runs is modelled jointly with the loss:
-    ``acc ~ Beta`` around ``floor + (1 - floor) sigmoid(s (L0 - L(C)))``, so the loss law's
+    ``acc ~ Beta`` around ``floor + (1 - floor) exp(-(L(C) / L0)^s)``, so the loss law's
     uncertainty reaches the accuracy (likelihood ``acc_obs``, data ``acc_obs_y``).
 
     Parameters
@@ -162,6 +163,7 @@ def build_model(data: ModelData, law: Law | str, priors: Mapping[str, dict]) -> 
                         observed=y_obs, dims="run")
         if data.acc is not None:
             floor = theta["floor"]
-            acc_mu = floor + (1 - floor) * pm.math.sigmoid(theta["s"] * (theta["L0"] - mu))
+            # mu and L0 are both in units of y0, so their ratio is L(C) / L0 in nats.
+            acc_mu = floor + (1 - floor) * pt.exp(-pt.power(mu / theta["L0"], theta["s"]))
             _beta_likelihood("acc_obs", "acc_obs_y", data.acc, acc_mu, theta["kappa"])
     return model

@@ -21,8 +21,8 @@ from forecast.compose import (
     power_crossing,
     quantiles,
     root_crossing,
-    sigmoid_link,
-    sigmoid_link_inverse,
+    weibull_link,
+    weibull_link_inverse,
 )
 
 
@@ -35,14 +35,19 @@ def power_draws(rng, n=500, E=0.07):
 def test_links_invert():
     loss = np.array([0.01, 0.3, 1.7, 5.0])
     np.testing.assert_allclose(exp_link_inverse(exp_link(loss)), loss, rtol=1e-12)
-    kw = {"floor": 0.1, "s": 3.0, "L0": 0.8}
-    acc = sigmoid_link(loss, **kw)
+    kw = {"floor": 0.1, "s": 1.5, "L0": 0.8}
+    acc = weibull_link(loss, **kw)
     assert np.all(np.diff(acc) < 0) and np.all((acc > 0.1) & (acc < 1))
-    np.testing.assert_allclose(sigmoid_link_inverse(acc, **kw), loss, rtol=1e-9)
-    assert sigmoid_link(0.8, **kw) == pytest.approx(0.55)
-    # below the chance floor any loss will do, and no finite loss reaches 1
-    assert sigmoid_link_inverse(0.05, **kw) == np.inf
-    assert sigmoid_link_inverse(1.0, **kw) == -np.inf
+    np.testing.assert_allclose(weibull_link_inverse(acc, **kw), loss, rtol=1e-9)
+    assert weibull_link(0.8, **kw) == pytest.approx(0.1 + 0.9 / math.e)
+    assert weibull_link(0.4, **kw) == pytest.approx(0.1 + 0.9 * math.exp(-(0.5**1.5)))
+    # a loss of 0 is certain success; below the chance floor any loss will do
+    assert weibull_link(0.0, **kw) == 1.0 and weibull_link_inverse(1.0, **kw) == 0.0
+    assert weibull_link_inverse(0.05, **kw) == np.inf
+    # near 0 the error rate is a power of the loss: 1 - p = (1 - floor) (L / L0)^s
+    assert 1 - weibull_link(1e-3, **kw) == pytest.approx(0.9 * (1e-3 / 0.8) ** 1.5, rel=1e-4)
+    # floor 0, L0 1, shape 1 is the exp link
+    np.testing.assert_allclose(weibull_link(loss, floor=0.0, s=1.0, L0=1.0), exp_link(loss))
 
 
 def test_average_text_loss_caps_success():
@@ -200,17 +205,17 @@ def test_quantiles_survive_never_crossing_draws(rng):
         quantiles(np.array([1.0, np.nan]))
 
 
-def test_sigmoid_link_crossing_through_the_loss_threshold(rng):
-    """P_k >= tau iff L <= L*(tau^(1/k)): the power closed form through the sigmoid link."""
+def test_weibull_link_crossing_through_the_loss_threshold(rng):
+    """P_k >= tau iff L <= L*(tau^(1/k)): the power closed form through the weibull link."""
     E, A, alpha = power_draws(rng, 200, E=0.02)
-    floor, s, L0 = 0.1, rng.uniform(2, 6, 200), rng.uniform(0.3, 1.0, 200)
+    floor, s, L0 = 0.1, rng.uniform(0.5, 4, 200), rng.uniform(0.3, 1.0, 200)
     k, tau = 4, 0.5
-    level = sigmoid_link_inverse(tau ** (1 / k), floor=floor, s=s, L0=L0)
+    level = weibull_link_inverse(tau ** (1 / k), floor=floor, s=s, L0=L0)
     closed = power_crossing(E, A, alpha, level)
 
     def success(log10_c):
         loss = E[:, None] + A[:, None] * (10.0**log10_c) ** -alpha[:, None]
-        return sigmoid_link(loss, floor=floor, s=s[:, None], L0=L0[:, None]) ** k
+        return weibull_link(loss, floor=floor, s=s[:, None], L0=L0[:, None]) ** k
 
     root = root_crossing(success, tau)
     ok = np.isfinite(closed)

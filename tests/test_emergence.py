@@ -17,18 +17,21 @@ from scipy import optimize
 from forecast.cli import main
 from forecast.compose import at_least, beta_moment, gumbel_shift_decades, gumbel_width_decades
 from forecast.emergence import emergence, step_success
+from forecast.errors import InputError
 from forecast.fitting import Fit
 from forecast.laws import get_law
 
 REFS = {"y": 1.0, "C": 1e19}
 
 
-def fake_fit(raw, law="power", y="step_loss", acc="", flops=(1e17, 1e21), warnings=()):
+def fake_fit(raw, law="power", y="step_loss", acc="", flops=(1e17, 1e21), warnings=(),
+             acc_link="weibull"):
     """A Fit whose posterior is the given raw-unit draws (one chain)."""
     post = {k: np.atleast_1d(np.asarray(v, dtype=float))[None, :] for k, v in raw.items()}
     idata = az.from_dict(posterior=post)
     idata.attrs.update(law=law, y=y, refs=json.dumps(REFS), priors="{}", sampler="{}",
-                       forecast_version="test", source="simulated", acc=acc)
+                       forecast_version="test", source="simulated", acc=acc,
+                       acc_link=acc_link if acc else "")
     return Fit(idata, get_law(law), dict(REFS), {}, y,
                {"flops_range": list(flops), "warnings": list(warnings)})
 
@@ -159,16 +162,24 @@ def test_logistic_fit_of_a_two_step_task_gives_p_as_its_root():
     assert out["link"] == "logistic" and out["from_k"] == 2
 
 
-def test_sigmoid_link_from_a_joint_fit():
-    raw = {**power(0.0, 1e6, 0.3, 50), "floor": np.full(50, 0.1), "s": np.full(50, 4.0),
+def test_weibull_link_from_a_joint_fit():
+    raw = {**power(0.0, 1e6, 0.3, 50), "floor": np.full(50, 0.1), "s": np.full(50, 2.0),
            "L0": np.full(50, 0.6)}
     out = emergence(step_success(fake_fit(raw, acc="step_acc")), [1, 4])
-    assert out["link"] == "sigmoid"
+    assert out["link"] == "weibull"
     for row in out["steps"]:
         p_star = 0.5 ** (1 / row["k"])
-        loss = 0.6 - math.log((p_star - 0.1) / 0.9 / (1 - (p_star - 0.1) / 0.9)) / 4.0
+        loss = 0.6 * math.sqrt(-math.log((p_star - 0.1) / 0.9))
         assert row["log10_flops"]["median"] == pytest.approx(truth_log10(0.0, 1e6, 0.3, 1,
                                                                           math.exp(-loss)))
+
+
+def test_a_fit_with_the_old_sigmoid_link_must_be_refitted():
+    raw = {**power(0.0, 1e6, 0.3, 50), "floor": np.full(50, 0.1), "s": np.full(50, 2.0),
+           "L0": np.full(50, 0.6)}
+    old = fake_fit(raw, acc="step_acc", acc_link="")  # written before the weibull link
+    with pytest.raises(InputError, match="sigmoid link of an older forecast.*rerun"):
+        step_success(old)
 
 
 def test_curves_hold_both_views():
@@ -240,7 +251,7 @@ def test_cli_heterogeneous_fits(saved):
     (["--steps", 4, "--budget", -1e20], "positive number of FLOPs"),
     (["--steps", 4, "--budget", "inf"], "positive number of FLOPs"),
     (["--steps", 4, "--phi", 0], "positive number"),
-    (["--steps", 4, "--link", "sigmoid"], "no accuracy link"),
+    (["--steps", 4, "--link", "weibull"], "no accuracy link"),
     (["--steps", 4, "--link", "logistic"], "is of a loss"),
     (["--steps", 4, "--from-k", 2], "logistic fit"),
     (["--steps", "2,4", "--allow-errors", 2], "below the smallest k"),
@@ -276,12 +287,12 @@ def test_cli_missing_corrupt_and_unsupported_fits(tmp_path, saved):
     assert not (chin / "emergence.json").exists()
 
 
-# --- the joint sigmoid link in the model (no sampling) -------------------------------------------
+# --- the joint weibull link in the model (no sampling) -------------------------------------------
 
-def test_model_with_accuracy_has_the_sigmoid_block():
+def test_model_with_accuracy_has_the_weibull_block():
     import pymc as pm
 
-    from forecast.model import build_model, model_data, sigmoid_priors
+    from forecast.model import build_model, link_priors, model_data
     from forecast.priors import resolve_priors
     from forecast.runs import runs_from_frame
 
@@ -289,10 +300,10 @@ def test_model_with_accuracy_has_the_sigmoid_block():
     acc = np.linspace(0.05, 0.95, 20)
     runs = runs_from_frame(frame, y="step_loss")
     data = model_data(runs, "power", acc=acc)
-    priors = {**resolve_priors("power"), **sigmoid_priors({"floor": {"dist": "Fixed",
-                                                                     "value": 0.1}})}
+    priors = {**resolve_priors("power"), **link_priors({"floor": {"dist": "Fixed",
+                                                                  "value": 0.1}})}
     model = build_model(data, "power", priors)
-    assert {"s_scaled", "L0_scaled", "kappa"} <= {v.name for v in model.free_RVs}
+    assert {"s", "L0_scaled", "kappa"} <= {v.name for v in model.free_RVs}
     assert model["acc_obs"].owner.op.name == "beta"
     np.testing.assert_allclose(model["acc_obs_y"].get_value(), acc)
     with model:
@@ -303,7 +314,7 @@ def test_model_with_accuracy_has_the_sigmoid_block():
     from forecast.errors import InputError
 
     with pytest.raises(InputError, match="floor"):
-        sigmoid_priors({"floor": {"dist": "Normal", "mu": 0.1}})
+        link_priors({"floor": {"dist": "Normal", "mu": 0.1}})
 
 
 @pytest.mark.parametrize("column, values, message", [
@@ -358,12 +369,12 @@ def test_recovery_of_crossings_from_a_sampled_fit(tmp_path):
 
 
 @pytest.mark.slow
-def test_joint_sigmoid_fit_through_the_cli(tmp_path):
+def test_joint_weibull_fit_through_the_cli(tmp_path):
     """`fit --acc` learns the link (s, L0) with the law; `emergence` uses it by default."""
-    frame, (E, A, alpha) = simulate_step_loss("emergence-sigmoid", E=0.02, n=30)
-    rng = named_rng("emergence-sigmoid-acc")
-    s, L0 = 5.0, 0.5
-    mean = 1 / (1 + np.exp(-s * (L0 - (E + A * frame["flops"] ** -alpha))))
+    frame, (E, A, alpha) = simulate_step_loss("emergence-weibull", E=0.02, n=30)
+    rng = named_rng("emergence-weibull-acc")
+    s, L0 = 2.0, 0.5
+    mean = np.exp(-(((E + A * frame["flops"] ** -alpha)) / L0) ** s)
     frame["step_acc"] = rng.beta(mean * 200, (1 - mean) * 200)
     frame.to_csv(tmp_path / "runs.csv", index=False)
     res = CliRunner().invoke(main, ["fit", str(tmp_path / "runs.csv"), "--y", "step_loss",
@@ -377,10 +388,10 @@ def test_joint_sigmoid_fit_through_the_cli(tmp_path):
     res = run("--fit", tmp_path / "fit", "--steps", 4, "--json")
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
-    assert out["link"] == "sigmoid"
+    assert out["link"] == "weibull"
     for row in out["steps"]:
         p_star = 0.5 ** (1 / row["k"])
-        loss = L0 - math.log(p_star / (1 - p_star)) / s
+        loss = L0 * (-math.log(p_star)) ** (1 / s)
         truth = truth_log10(E, A, alpha, 1, math.exp(-loss))
         q = row["log10_flops"]
         assert q["q05"] < truth < q["q95"], (row["k"], truth, q)

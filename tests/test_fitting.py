@@ -152,7 +152,7 @@ def test_load_fit_errors(tmp_path):
         load_fit(tmp_path)
 
 
-def test_joint_sigmoid_fit_with_a_fixed_floor_survives_failed_parameter_checks(tmp_path):
+def test_joint_weibull_fit_with_a_fixed_floor_survives_failed_parameter_checks(tmp_path):
     # regression: the Beta likelihood's check (alpha > 0, beta > 0) used to raise out of the
     # Laplace optimiser on these runs ("sampling failed"); PyMC's rule makes it -inf instead
     import pandas as pd
@@ -168,6 +168,7 @@ def test_joint_sigmoid_fit_with_a_fixed_floor_survives_failed_parameter_checks(t
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert {"s", "L0"} <= set(summary["params"]) and summary["link"]["floor"]["value"] == 0.1
+    assert summary["link"]["name"] == "weibull"
 
 
 def test_cli_fit_frontier_fits_the_envelope_of_the_checkpoints(tmp_path):

@@ -84,12 +84,12 @@ def test_figure_draws_the_runs_and_the_forecast_curves():
     hard = {"median": [0.0, 0.1, 0.5, 0.9, 1.0], "q05": [0.0] * 5, "q95": [1.0] * 5}
     results = [{"label": "exp", "link": "exp",
                 "curves": {"flops": grid.tolist(), "hard": hard, "loss": [[2.0] * 5] * 3}},
-               {"label": "sigmoid", "link": "sigmoid", "failed": "sampling failed"}]
+               {"label": "weibull", "link": "weibull", "failed": "sampling failed"}]
     fig = gt.ground_truth_figure(runs, results, 11.27)
     loss_ax, hard_ax, proxy_ax = fig.axes
     line = next(li for li in hard_ax.lines if li.get_gid() == "forecast_exp")
     np.testing.assert_allclose(line.get_ydata(), hard["median"])
-    assert not any(li.get_gid() == "forecast_sigmoid" for li in hard_ax.lines)
+    assert not any(li.get_gid() == "forecast_weibull" for li in hard_ax.lines)
     runs16 = next(li for li in hard_ax.lines if li.get_gid() == "runs_d16")
     assert len(runs16.get_xdata()) == 20
     prod = next(li for li in proxy_ax.lines if li.get_gid() == "proxy_prod_i pos_acc_i")
