@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/ground_truth.py [RUNS.csv] [--draws 1000] [--tune 1000] [--chains 4]
         [--seed 0] [--figure docs/figures/ground_truth.png] [--doc docs/ground-truth.md]
-        [--block ground-truth]
+        [--block ground-truth] [--lead 0] [--runs-fitted all frontier]
 
 Defaults: ``fixtures/harness_addition.csv`` (the harness's ``default`` preset: 8-digit addition),
 4 chains x 1000 draws after 1000 tuning steps, seed 0; ``fixtures/harness_lookup.csv`` (the
@@ -145,12 +145,15 @@ def _fmt(x: float | None, spec: str = ".2f") -> str:
     return "-" if x is None else format(x, spec)
 
 
-def tables(observed: float, n_fit: int, n_all: int, results: list[dict], gaps: dict) -> str:
+def tables(observed: float, n_fit: int, n_all: int, results: list[dict], gaps: dict,
+           lead: float = 0.0) -> str:
     """The results as Markdown tables (printed, and written into the doc)."""
+    unit = "decade" if lead == 1 else "decades"
+    below = "it" if lead == 0 else f"log10 C = {observed - lead:.2f}, {lead:g} {unit} before it"
     lines = [
         f"Observed: `exact_k{K}` first reaches {THRESHOLD:g} at log10 C = {observed:.2f} "
-        f"({10 ** observed:.3g} FLOPs). Fitted: the {n_fit} of {n_all} checkpoints below it, "
-        "or (\"frontier\") those of them on the compute frontier.",
+        f"({10 ** observed:.3g} FLOPs). Fitted: the {n_fit} of {n_all} checkpoints below "
+        f"{below}, or (\"frontier\") those of them on the compute frontier.",
         "",
         "| link | runs fitted | forecast log10 C*, median | 90% interval | observed inside | "
         "error of median (decades) | p_never | E | alpha | fit s |",
@@ -171,7 +174,7 @@ def tables(observed: float, n_fit: int, n_all: int, results: list[dict], gaps: d
     done = [r for r in results if "failed" not in r]
     link_rows = [r for r in done if "L0" in r["params"]]
     if link_rows:
-        lines += ["", "| link | L0 (nats), median (90%) | s (per nat), median (90%) |",
+        lines += ["", "| link | L0 (nats), median (90%) | s (shape), median (90%) |",
                   "|---|---|---|"]
         for r in link_rows:
             L0, s = r["params"]["L0"], r["params"]["s"]
@@ -196,7 +199,8 @@ def tables(observed: float, n_fit: int, n_all: int, results: list[dict], gaps: d
     return "\n".join(lines)
 
 
-def ground_truth_figure(runs: Runs, results: list[dict], observed: float, *, k: int = K):
+def ground_truth_figure(runs: Runs, results: list[dict], observed: float, *, k: int = K,
+                        fitted_below: float | None = None):
     """Three panels: the per-step loss and its fitted laws, ``P_k`` forecast against exact
     match, and the composition models against exact match.
 
@@ -210,6 +214,8 @@ def ground_truth_figure(runs: Runs, results: list[dict], observed: float, *, k: 
         ``log10`` compute of the observed crossing.
     k : int
         Chain length.
+    fitted_below : float, optional
+        Compute below which runs were fitted (shaded); default ``10 ** observed``.
 
     Returns
     -------
@@ -220,6 +226,7 @@ def ground_truth_figure(runs: Runs, results: list[dict], observed: float, *, k: 
     fig = Figure(figsize=(15.0, 4.6), layout="constrained")
     loss_ax, hard_ax, proxy_ax = fig.subplots(1, 3)
     flops, cut = runs.flops, 10.0 ** observed
+    fitted = cut if fitted_below is None else fitted_below
     sizes = column(runs, "n_embd")
     colors = ["#1f5fa8", "#e08a1e", "#2a9d5c", "#8e44ad"]
     for ax, y in ((loss_ax, column(runs, "step_loss")), (hard_ax, column(runs, f"exact_k{k}"))):
@@ -228,7 +235,7 @@ def ground_truth_figure(runs: Runs, results: list[dict], observed: float, *, k: 
             order = np.argsort(flops[m])
             ax.plot(flops[m][order], y[m][order], "o-", color="0.45", ms=3, lw=0.6,
                     alpha=0.8, gid=f"runs_d{int(d)}")
-        ax.axvspan(flops.min() / 1.5, cut, color="0.85", alpha=0.5, lw=0, label="fitted runs")
+        ax.axvspan(flops.min() / 1.5, fitted, color="0.85", alpha=0.5, lw=0, label="fitted runs")
         ax.axvline(cut, color="#b22222", ls="--", lw=1.2, label=f"observed crossing (k = {k})")
         ax.set_xscale("log")
         ax.set_xlabel("training compute (FLOPs)")
@@ -296,6 +303,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--figure", type=Path, help="save the figure here (PNG)")
     ap.add_argument("--doc", type=Path, help="write the tables into this Markdown file")
+    ap.add_argument("--lead", type=float, default=0.0,
+                    help="fit only the runs this many decades below the observed crossing "
+                         "(default 0: every run below it, the check of issue 4)")
     ap.add_argument("--runs-fitted", nargs="+", choices=RUN_SETS, default=list(RUN_SETS),
                     help="fit every checkpoint below the crossing, the compute frontier, or both")
     ap.add_argument("--block", default="ground-truth",
@@ -305,15 +315,15 @@ def main() -> None:
     observed = observed_crossing(runs.flops, column(runs, f"exact_k{K}"), THRESHOLD)
     if observed is None:
         raise SystemExit(f"{a.runs}: exact_k{K} never reaches {THRESHOLD}: nothing to check")
-    cutoff = 10.0 ** observed
+    cutoff = 10.0 ** (observed - a.lead)
     fit_runs = runs.subset(runs.flops < cutoff)
     settings = SamplerSettings(draws=a.draws, tune=a.tune, chains=a.chains, seed=a.seed)
     results = [forecast_one(fit_runs, runs, cutoff, *method, settings, run_set)
                for run_set in a.runs_fitted for method in LINKS]
-    text = tables(observed, len(fit_runs), len(runs), results, proxy_gaps(runs))
+    text = tables(observed, len(fit_runs), len(runs), results, proxy_gaps(runs), a.lead)
     print(text)
     if a.figure:
-        fig = ground_truth_figure(runs, results, observed)
+        fig = ground_truth_figure(runs, results, observed, fitted_below=cutoff)
         fig.savefig(a.figure, dpi=110)
         print(f"\nfigure: {a.figure}")
     if a.doc:

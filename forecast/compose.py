@@ -86,7 +86,8 @@ def weibull_link(loss: np.ndarray, *, floor: np.ndarray, s: np.ndarray,
         The loss at which the accuracy above chance is ``1/e`` of its full range.
     """
     ratio = np.maximum(np.asarray(loss, dtype=float), 0.0) / L0
-    return floor + (1.0 - floor) * np.exp(-np.power(ratio, s))
+    with np.errstate(over="ignore"):  # a huge (L / L0)^s is inf, and exp(-inf) = 0, as it should
+        return floor + (1.0 - floor) * np.exp(-np.power(ratio, s))
 
 
 def weibull_link_inverse(p: np.ndarray, *, floor: np.ndarray, s: np.ndarray,
