@@ -97,9 +97,9 @@ def weibull_link_inverse(p: np.ndarray, *, floor: np.ndarray, s: np.ndarray,
     ``u = (p - floor) / (1 - floor)``. ``+inf`` where ``p <= floor`` (any loss will do), ``0``
     where ``p >= 1`` (only a loss of 0 will).
     """
-    u = np.clip((np.asarray(p, dtype=float) - floor) / (1.0 - floor), 0.0, 1.0)
     with np.errstate(divide="ignore"):
-        return L0 * np.power(-np.log(u), 1.0 / s)
+        u = np.clip((np.asarray(p, dtype=float) - floor) / (1.0 - floor), 0.0, 1.0)
+        return L0 * np.power(-np.log(u) + 0.0, 1.0 / s)  # + 0.0: no -0.0 at p = 1
 
 
 # --- compositions: per-step success -> task success ------------------------------------------

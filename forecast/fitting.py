@@ -321,6 +321,9 @@ def fit(runs: Runs, law: str = "power", *, priors: dict | None = None,
         acc_values = _accuracy(some, acc, spec) if acc else None
         data = model_data(some, spec, acc=acc_values)
         user = dict(priors or {})
+        if acc and "s_scaled" in user:
+            raise InputError(f"{priors_source}: 's_scaled' was the old sigmoid link's slope; the "
+                             "weibull link's shape is 's', with no units: rename the table [s]")
         link_user = {k: user.pop(k) for k in list(user) if acc and k in LINK_PRIORS}
         resolved = resolve_priors(spec.name, user, derived=data_priors(data, spec),
                                   source=priors_source)

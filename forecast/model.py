@@ -163,7 +163,7 @@ def build_model(data: ModelData, law: Law | str, priors: Mapping[str, dict]) -> 
                         observed=y_obs, dims="run")
         if data.acc is not None:
             floor = theta["floor"]
-            # mu and L0 are both in units of y0, so their ratio is L(C) / L0 in nats.
+            # mu and L0 are both in units of y0, so their ratio is the raw L(C) / L0.
             acc_mu = floor + (1 - floor) * pt.exp(-pt.power(mu / theta["L0"], theta["s"]))
             _beta_likelihood("acc_obs", "acc_obs_y", data.acc, acc_mu, theta["kappa"])
     return model

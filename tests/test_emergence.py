@@ -317,6 +317,50 @@ def test_model_with_accuracy_has_the_weibull_block():
         link_priors({"floor": {"dist": "Normal", "mu": 0.1}})
 
 
+def test_model_accuracy_likelihood_is_the_weibull_link_in_raw_units():
+    """The joint block's log density equals a Beta around floor + (1 - floor) exp(-(L/L0)^s)
+    computed by hand in raw units (nats), at a chosen point."""
+    from scipy import stats
+
+    from forecast.laws import get_law
+    from forecast.model import build_model, link_priors, model_data
+    from forecast.priors import resolve_priors
+    from forecast.runs import runs_from_frame
+
+    frame, _ = simulate_step_loss("model-acc-units", n=12)
+    acc = np.linspace(0.15, 0.9, 12)
+    data = model_data(runs_from_frame(frame, y="step_loss"), "power", acc=acc)
+    priors = {**resolve_priors("power"), **link_priors({"floor": {"dist": "Fixed",
+                                                                  "value": 0.1}})}
+    model = build_model(data, "power", priors)
+    point = model.initial_point()  # every free variable is log-transformed: name_log__
+    assert set(point) == {f"{v.name}_log__" for v in model.free_RVs}
+    point["s_log__"], point["L0_scaled_log__"] = np.log(2.0), np.log(0.6)
+    theta = {k.removesuffix("_log__").removesuffix("_scaled"): float(np.exp(v))
+             for k, v in point.items()}
+    y0 = data.refs["y"]
+    loss = get_law("power").mean(np, data.X, theta) * y0  # nats
+    s, L0 = theta["s"], theta["L0"] * y0
+    mean = 0.1 + 0.9 * np.exp(-(loss / L0) ** s)
+    kappa = theta["kappa"]
+    expected = stats.beta.logpdf(acc, mean * kappa, (1 - mean) * kappa).sum()
+    logp = model.compile_logp(vars=[model["acc_obs"]], sum=True)(point)
+    assert float(logp) == pytest.approx(expected, rel=1e-9)
+
+
+def test_old_sigmoid_link_priors_get_a_hint(tmp_path):
+    frame, _ = simulate_step_loss("old-priors", n=12)
+    frame["step_acc"] = np.linspace(0.2, 0.9, 12)
+    frame.to_csv(tmp_path / "runs.csv", index=False)
+    (tmp_path / "p.toml").write_text('[s_scaled]\ndist = "LogNormal"\nmu = 0.7\nsigma = 1.0\n')
+    res = CliRunner().invoke(main, ["fit", str(tmp_path / "runs.csv"), "--y", "step_loss",
+                                    "--acc", "step_acc", "--priors", str(tmp_path / "p.toml"),
+                                    "--out", str(tmp_path / "fit")])
+    assert res.exit_code == 2 and not (tmp_path / "fit").exists()
+    assert "'s_scaled' was the old sigmoid link's slope" in res.output
+    assert "rename the table [s]" in res.output and len(res.output.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize("column, values, message", [
     ("nope", None, "no column 'nope'"),
     ("step_acc", 1.5, "accuracy in [0, 1]"),

@@ -94,3 +94,18 @@ def test_figure_draws_the_runs_and_the_forecast_curves():
     assert len(runs16.get_xdata()) == 20
     prod = next(li for li in proxy_ax.lines if li.get_gid() == "proxy_prod_i pos_acc_i")
     np.testing.assert_allclose(prod.get_xdata(), gt.column(runs, "exact_k8"))
+
+
+def test_tables_name_the_lead_and_the_frontier_rows():
+    q = {"q05": 11.4, "q25": 11.5, "median": 11.6, "q75": 11.7, "q95": None}
+    params = {name: {"median": 0.5, "q05": 0.1, "q95": 0.9} for name in ("E", "alpha", "s", "L0")}
+    results = [{"label": "weibull, floor 0.1, frontier", "link": "weibull", "n_fit": 22,
+                "forecast": q, "inside_90": True, "error_decades": 0.14, "p_never": 0.1,
+                "params": params, "seconds": 3.0, "warnings": []}]
+    gaps = {"n": 3, "band": [0.05, 0.95], **{k: {"mean": 0.0, "max": 0.0, "bias": 0.0} for k in
+                                            ("prod_pos_acc", "step_acc_k", "exp_step_loss")}}
+    text = gt.tables(11.46, 41, 100, results, gaps, lead=1.0)
+    assert "the 41 of 100 checkpoints below log10 C = 10.46, 1 decade before it" in text
+    row = next(line for line in text.splitlines() if line.startswith("| weibull, floor 0.1, fr"))
+    assert row.split(" | ")[1:7] == ["22", "11.60", "11.40 .. never", "yes", "+0.14", "0.100"]
+    assert "below it, or" in gt.tables(11.46, 81, 100, results, gaps)

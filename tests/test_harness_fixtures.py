@@ -15,7 +15,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 ADDITION = FIXTURES / "harness_addition.csv"
 GROKKING = FIXTURES / "harness_grokking.csv"
-LOOKUP = FIXTURES / "harness_lookup.csv"
+LOOKUPS = [FIXTURES / "harness_lookup.csv", FIXTURES / "harness_lookup_seed1.csv"]
 
 
 def _load(path):
@@ -35,8 +35,9 @@ def test_addition_fixture_spans_the_emergence_of_8_digit_addition():
         assert run["params"].nunique() == 1 and run["tokens"].is_monotonic_increasing
 
 
-def test_lookup_fixture_spans_the_emergence_of_8_lookups_with_no_plateau():
-    runs = _load(LOOKUP)
+@pytest.mark.parametrize("path", LOOKUPS, ids=["seed0", "seed1"])
+def test_lookup_fixture_spans_the_emergence_of_8_lookups_with_no_plateau(path):
+    runs = _load(path)
     assert runs["params"].nunique() >= 4 and (runs["task"] == "lookup").all()
     assert runs["exact_k8"].min() < 0.1 and runs["exact_k8"].max() > 0.5
     exact = runs[[f"exact_k{k}" for k in range(1, 9)]].to_numpy()

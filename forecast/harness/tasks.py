@@ -1,7 +1,9 @@
 """The composed tasks: token layouts, data generation and their answer positions.
 
-Every task is a fixed-layout sequence whose last ``n_answer`` tokens are the answer; the model is
-trained with next-token prediction and scored only on those tokens. Data come from
+Every task is a fixed-layout sequence with its answer tokens at fixed places (the last ``WIDTH``
+tokens of the digit tasks, every third token of the lookup task, the last token of the modular
+task: :func:`forecast.harness.train.answer_positions`); the model is trained with next-token
+prediction and scored only on those tokens. Data come from
 ``numpy.random.default_rng(seed)``, so the same seed gives the same problems on any machine.
 
 * **addition** -- ``a + b`` with ``WIDTH = 8`` digit operands, written least significant digit
