@@ -229,6 +229,24 @@ def memorisation(runs: Runs, law: Law) -> str | None:
             f"do not trust forecasts beyond these runs")
 
 
+CHANCE_HINT = 0.05  # with floor 0, every run's accuracy at least this suggests a chance level
+
+
+def chance_floor_hint(acc: np.ndarray, floor: dict, column: str) -> str | None:
+    """Warn when the link's floor is 0 but no run's accuracy comes near 0.
+
+    A task with a chance level (0.1 for a decimal digit) never scores below it, and a floor of 0
+    then makes the link explain chance-level runs as partly learned, which can split the
+    posterior in two. Returns the warning, or ``None``.
+    """
+    lowest = float(np.min(acc))
+    if floor != {"dist": "Fixed", "value": 0.0} or lowest < CHANCE_HINT:
+        return None
+    return (f"--acc {column}: every run's accuracy is at least {lowest:.2g}, but the link's "
+            f"floor (chance level) is 0; if the task has a chance level (0.1 for a decimal "
+            f"digit), fix it in the priors TOML: [floor] dist = \"Fixed\" value = 0.1")
+
+
 def _accuracy(runs: Runs, column: str, law: Law) -> np.ndarray:
     """Return the per-step accuracy column for the weibull link, checked to lie in [0, 1]."""
     if law.metric != "positive" or "C" not in law.covariates:
@@ -360,6 +378,9 @@ def fit(runs: Runs, law: str = "power", *, priors: dict | None = None,
     gap = memorisation(runs, spec)
     if gap:
         misfit.append(gap)
+    hint = chance_floor_hint(data.acc, resolved["floor"], acc) if acc else None
+    if hint:
+        misfit.append(hint)
     summary = {
         "law": spec.name, "formula": spec.formula, "y": runs.y_name, "n_runs": len(runs),
         "source": runs.source, "input_sha256": runs.sha256,

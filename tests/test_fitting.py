@@ -10,7 +10,7 @@ from conftest import FIXTURES, named_rng
 
 from forecast.cli import main
 from forecast.errors import InputError
-from forecast.fitting import fit, load_fit, optimal_allocation
+from forecast.fitting import chance_floor_hint, fit, load_fit, optimal_allocation
 from forecast.runs import runs_from_frame
 from forecast.sampling import SamplerSettings
 
@@ -258,3 +258,14 @@ def test_fit_of_the_grokking_run_before_its_jump_is_flagged(tmp_path):
                                        "step_loss", "--draws", "100", "--tune", "100",
                                        "--chains", "2", "--out", str(tmp_path / "add")])
     assert result.exit_code == 0 and "memorisation" not in result.output
+
+
+def test_chance_floor_hint_when_no_run_is_near_zero_accuracy():
+    zero, chance = {"dist": "Fixed", "value": 0.0}, {"dist": "Fixed", "value": 0.1}
+    at_chance = np.array([0.147, 0.3, 0.9])  # the lookup runs' first checkpoints: 0.15
+    hint = chance_floor_hint(at_chance, zero, "step_acc")
+    assert hint.startswith("--acc step_acc: every run's accuracy is at least 0.15")
+    assert '[floor] dist = "Fixed" value = 0.1' in hint
+    assert chance_floor_hint(at_chance, chance, "step_acc") is None  # the floor is set
+    assert chance_floor_hint(np.array([0.01, 0.5]), zero, "step_acc") is None  # near 0: fine
+    assert chance_floor_hint(np.array([0.05, 0.5]), zero, "acc") is not None  # the threshold
