@@ -57,3 +57,13 @@ def test_bad_priors_file_exits_2_before_sampling(tmp_path, fixtures_dir, toml, f
 def test_missing_priors_file(tmp_path):
     with pytest.raises(InputError, match="priors file not found"):
         load_priors(tmp_path / "nope.toml")
+
+
+def test_shipped_digit_chance_priors_fix_the_link_floor():
+    from conftest import FIXTURES
+
+    from forecast.model import link_priors
+
+    user = load_priors(FIXTURES / "digit_chance.toml")
+    assert user == {"floor": {"dist": "Fixed", "value": 0.1}}
+    assert link_priors(user)["floor"] == {"dist": "Fixed", "value": 0.1}
