@@ -112,20 +112,22 @@ def forecast_one(fit_runs: Runs, runs: Runs, cutoff: float, label: str, link: st
     Returns
     -------
     dict
-        ``label``, ``link``, the crossing scores of :func:`forecast.backtest.crossing_scores`
+        ``label``, ``link``, ``method`` (the link's label) and ``run_set``, the crossing scores
+        of :func:`forecast.backtest.crossing_scores`
         (``forecast`` quantiles, ``p_never``, ``error_decades``, ``inside_90`` ...), the fit's
         parameter medians and 90% intervals, divergences, warnings and seconds, and the curves
         for the figure (``hard``: the forecast ``P_8``; ``loss``: the law's mean); only
-        ``label``, ``link`` and ``failed`` (the first line of the error) if sampling failed.
+        those four and ``failed`` (the first line of the error) if sampling failed.
     """
-    label = label if run_set == "all" else f"{label}, frontier"
+    method = label  # the link's label, shared by both run sets (it picks the figure's colour)
     if run_set == "frontier":
-        fit_runs = fit_runs.frontier()
+        label, fit_runs = f"{label}, frontier", fit_runs.frontier()
     t0 = time.perf_counter()
     try:
         result = fit(fit_runs, "power", priors=priors, settings=settings, acc=acc)
     except FitError as exc:  # reported as a row of the table, not hidden
-        return {"label": label, "link": link, "failed": str(exc).splitlines()[0]}
+        return {"label": label, "link": link, "method": method, "run_set": run_set,
+                "failed": str(exc).splitlines()[0]}
     seconds = time.perf_counter() - t0
     scores = crossing_scores(result, runs, [K], cutoff, threshold=THRESHOLD, link=link)[0]
     curves = emergence(step_success(result, link), [K], threshold=THRESHOLD)["curves"]
@@ -134,7 +136,8 @@ def forecast_one(fit_runs: Runs, runs: Runs, cutoff: float, label: str, link: st
     loss = np.quantile(predict(result.law, raw, C=grid[None, :]), [0.05, 0.5, 0.95], axis=0)
     params = {name: {q: p[q] for q in ("median", "q05", "q95")}
               for name, p in result.summary["params"].items()}
-    return {"label": label, "link": link, "n_fit": len(fit_runs), **scores, "params": params,
+    return {"label": label, "link": link, "method": method, "run_set": run_set,
+            "n_fit": len(fit_runs), **scores, "params": params,
             "divergences": result.summary["divergences"],
             "warnings": result.summary["warnings"][len(fit_runs.warnings):],
             "seconds": seconds, "curves": {"flops": grid.tolist(), "hard": curves["hard"][0],
@@ -244,9 +247,8 @@ def ground_truth_figure(runs: Runs, results: list[dict], observed: float, *, k: 
     for r in results:
         if "failed" in r:
             continue
-        frontier = r["label"].endswith(", frontier")
-        color = link_colors.get(r["label"].removesuffix(", frontier"), colors[-1])
-        ls = "--" if frontier else "-"
+        color = link_colors.get(r.get("method", r["label"]), colors[-1])
+        ls = "--" if r.get("run_set") == "frontier" else "-"
         c = r["curves"]
         grid = np.asarray(c["flops"])
         lo, med, hi = np.asarray(c["loss"])

@@ -240,7 +240,7 @@ def chance_floor_hint(acc: np.ndarray, floor: dict, column: str) -> str | None:
     posterior in two. Returns the warning, or ``None``.
     """
     lowest = float(np.min(acc))
-    if floor != {"dist": "Fixed", "value": 0.0} or lowest < CHANCE_HINT:
+    if floor.get("dist") != "Fixed" or floor.get("value") != 0 or lowest < CHANCE_HINT:
         return None
     return (f"--acc {column}: every run's accuracy is at least {lowest:.2g}, but the link's "
             f"floor (chance level) is 0; if the task has a chance level (0.1 for a decimal "
