@@ -8,9 +8,14 @@ power) and each tool (`benchmarks/plain_pymc_fit.py`: the same model with `pm.sa
 defaults; `forecast fit` with its defaults) this runs subprocesses, interleaving the tools so
 that both see the same load:
 
-* cold: a fresh, empty PyTensor compile directory (PYTENSOR_FLAGS=compiledir=...), once per
-  repeat (forecast keeps nothing else on disk);
-* warm: the same directory again, filled by the cold run.
+* cold: a fresh, empty ``HOME`` and ``XDG_CACHE_HOME`` (so PyTensor's compile directory and
+  every other cache start empty), once per repeat;
+* warm: the same folders again, filled by the cold run.
+
+``--ladders`` runs the small-ladder suite instead (``benchmarks/ladders.py``: Chinchilla cut to
+16 runs and to 5, and the harness fixtures), warm, each case's default `forecast fit` beside
+plain `pm.sample()` of the same model (the Quickstart's joint ``--acc`` fit: forecast only),
+with each fit's max R-hat, min bulk ESS, divergences, time and sampling passes.
 
 It prints whole-process wall time, CPU time of the process tree (user + sys, which the load of
 other processes on the machine changes much less than wall time), sampling time, min bulk ESS,
@@ -64,24 +69,25 @@ def _diagnostics_of(nc: Path) -> tuple[float, float]:
     return float(s["ess_bulk"].min()), float(s["r_hat"].max())
 
 
-def run_plain(csv: Path, law: str, env: dict, seed: int) -> dict:
+def run_plain(csv: Path, law: str, env: dict, seed: int, extra: tuple = ()) -> dict:
     wall, cpu, proc = _run([PY, str(ROOT / "benchmarks/plain_pymc_fit.py"), str(csv), law,
-                            str(seed)], env)
+                            str(seed), *extra], env)
     if proc.returncode:
         raise RuntimeError(f"plain script failed:\n{proc.stderr[-2000:]}")
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     return {"wall": wall, "cpu": cpu, "sampling": out["sampling_s"],
             "min_ess": out["min_ess_bulk"], "max_rhat": out["max_r_hat"],
-            "draws": out["chains"] * out["draws"]}
+            "divergences": out["divergences"], "draws": out["chains"] * out["draws"]}
 
 
-def run_forecast(csv: Path, law: str, env: dict, seed: int) -> dict:
+def run_forecast(csv: Path, law: str, env: dict, seed: int, args: list | None = None) -> dict:
     import warnings
 
     import arviz as az
 
+    args = ["--law", law] if args is None else args
     with tempfile.TemporaryDirectory() as out:
-        wall, cpu, proc = _run([*FORECAST, "fit", str(csv), "--law", law, "--seed", str(seed),
+        wall, cpu, proc = _run([*FORECAST, "fit", str(csv), *args, "--seed", str(seed),
                                 "--out", out, "--json"], env)
         if proc.returncode:
             raise RuntimeError(f"forecast fit failed:\n{proc.stderr[-2000:]}")
@@ -91,15 +97,57 @@ def run_forecast(csv: Path, law: str, env: dict, seed: int) -> dict:
             attrs = az.from_netcdf(nc).attrs
         ess, rhat = _diagnostics_of(nc)
         summary = json.loads(proc.stdout)
+    passes = json.loads(attrs.get("sampling_passes", "[]"))
     return {"wall": wall, "cpu": cpu, "sampling": float(attrs["sampling_time"]),
             "min_ess": ess, "max_rhat": rhat, "divergences": summary["divergences"],
-            "draws": summary["sampler"]["draws"] * summary["sampler"]["chains"]}
+            "draws": summary["sampler"]["draws"] * summary["sampler"]["chains"],
+            "passes": len(passes), "warnings": len(summary["warnings"])}
 
 
-def _env(compiledir: Path) -> dict:
+def _env(home: Path) -> dict:
+    """The environment with ``HOME`` and ``XDG_CACHE_HOME`` in ``home``: caches start there."""
     env = dict(os.environ)
-    env["PYTENSOR_FLAGS"] = f"compiledir={compiledir}"
+    env.pop("PYTENSOR_FLAGS", None)
+    env["HOME"] = str(home)
+    env["XDG_CACHE_HOME"] = str(home / ".cache")
+    home.mkdir(parents=True, exist_ok=True)
     return env
+
+
+def bench_ladders(repeats: int) -> str:
+    """The small-ladder suite, warm: forecast and plain pm.sample() side by side, per case."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from ladders import cases
+
+    lines = []
+    head = (f"{'case':<10}{'tool':<9}{'n':>4}{'wall s':>8}{'min ESS':>9}{'max R-hat':>10}"
+            f"{'div':>5}{'passes':>7}{'warn':>5}")
+    lines += [head, "-" * len(head)]
+    with tempfile.TemporaryDirectory() as tmp:
+        env = _env(Path(tmp) / "home")
+        for name, (csv, args) in cases(Path(tmp) / "data").items():
+            law = args[args.index("--law") + 1] if "--law" in args else "power"
+            extra = ()
+            if "--y" in args:
+                extra = (args[args.index("--y") + 1], *(["frontier"] * ("--frontier" in args)))
+            tools = [("forecast", lambda s, c=csv, a=args, la=law: run_forecast(c, la, env, s, a))]
+            if "--acc" not in args:
+                tools.insert(0, ("plain", lambda s, c=csv, la=law, e=extra:
+                                 run_plain(c, la, env, s, e)))
+            n = len(open(csv).readlines()) - 1
+            for tool, fn in tools:
+                fn(0)  # fill the caches: the rows below are warm
+                rows = [fn(rep) for rep in range(repeats)]
+                for r in rows:
+                    print(f"  {name} {tool}: {r}", flush=True)
+                lines.append(
+                    f"{name:<10}{tool:<9}{n:>4}{_median(rows, 'wall'):>8.1f}"
+                    f"{min(r['min_ess'] for r in rows):>9.0f}"
+                    f"{max(r['max_rhat'] for r in rows):>10.3f}"
+                    f"{max(r['divergences'] for r in rows):>5}"
+                    f"{max(r.get('passes', 1) for r in rows):>7}"
+                    f"{max(r.get('warnings', 0) for r in rows):>5}")
+    return "\n".join(lines)
 
 
 def bench_case(name: str, repeats: int, warm_repeats: int) -> dict:
@@ -109,7 +157,7 @@ def bench_case(name: str, repeats: int, warm_repeats: int) -> dict:
     for rep in range(repeats):
         for tool, fn in (("plain", run_plain), ("forecast", run_forecast)):
             with tempfile.TemporaryDirectory() as tmp:
-                env = _env(Path(tmp) / "pytensor")
+                env = _env(Path(tmp) / "home")
                 rows[tool]["cold"].append(fn(csv, law, env, rep))
                 print(f"  {name} {tool} cold #{rep}: {rows[tool]['cold'][-1]}", flush=True)
                 for w in range(warm_repeats):
@@ -176,7 +224,14 @@ def main() -> None:
     ap.add_argument("--warm", type=int, default=2, help="warm runs after each cold run")
     ap.add_argument("--cases", default="chinchilla,power")
     ap.add_argument("--json", type=Path, default=None, help="also write raw results here")
+    ap.add_argument("--ladders", action="store_true", help="run the small-ladder suite instead")
     args = ap.parse_args()
+    if args.ladders:
+        print(f"load average before: {os.getloadavg()}", flush=True)
+        out = bench_ladders(args.repeats)
+        print(f"load average after: {os.getloadavg()}")
+        print(out)
+        return
     print(f"load average before: {os.getloadavg()}", flush=True)
     quick = _quick_commands()
     results = {c: bench_case(c, args.repeats, args.warm) for c in args.cases.split(",")}

@@ -1,6 +1,6 @@
 """Baseline for bench_fit.py: the same model as `forecast fit`, sampled with `pm.sample()` defaults.
 
-Usage: python benchmarks/plain_pymc_fit.py RUNS.csv LAW SEED
+Usage: python benchmarks/plain_pymc_fit.py RUNS.csv LAW SEED [Y_COLUMN] [frontier]
 
 Prints one JSON line: sampling seconds, min bulk ESS and max R-hat over the law's sampled
 parameters. The model is built by forecast.model.build_model so both sides fit the same thing.
@@ -19,8 +19,11 @@ from forecast.priors import resolve_priors
 from forecast.runs import read_runs
 
 path, law_name, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
+y = sys.argv[4] if len(sys.argv) > 4 else "loss"
 law = get_law(law_name)
-runs = read_runs(path, law=law_name)
+runs = read_runs(path, law=law_name, y=y)
+if "frontier" in sys.argv[5:]:
+    runs = runs.frontier()
 data = model_data(runs, law)
 priors = resolve_priors(law_name, None, derived=data_priors(data, law))
 model = build_model(data, law, priors)

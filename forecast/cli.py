@@ -56,7 +56,10 @@ def sampler_options(command):
         click.option("--draws", type=click.IntRange(min=10), default=1000, show_default=True,
                      help="Posterior draws per chain."),
         click.option("--tune", type=click.IntRange(min=0), default=1000, show_default=True,
-                     help="Tuning (warmup) steps per chain."),
+                     help="Tuning (warmup) steps per chain of the first pass. You should not "
+                          "need it: when a pass shows divergences, R-hat above 1.01 or bulk ESS "
+                          "below 400, the fit samples again by itself (longer warmup, higher "
+                          "target acceptance, then twice the draws) and says so."),
         click.option("--chains", type=click.IntRange(min=1), default=4, show_default=True,
                      help="Independent NUTS chains."),
         click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,

@@ -23,14 +23,12 @@ from forecast.errors import InputError, Interrupted
 from forecast.laws import LAWS, Law, compute_optimal, get_law, to_raw
 from forecast.outputs import atomic_write, write_json
 from forecast.runs import Runs
-from forecast.sampling import SamplerSettings, sample
+from forecast.sampling import ESS_MIN, RHAT_MAX, SamplerSettings, sample
 
 __all__ = ["Fit", "SamplerSettings", "diagnostics", "fit", "load_fit", "memorisation",
            "optimal_allocation"]
 
 QUANTILES = {"q05": 0.05, "q25": 0.25, "median": 0.5, "q75": 0.75, "q95": 0.95}
-RHAT_MAX = 1.01
-ESS_MIN = 400
 
 
 @dataclass

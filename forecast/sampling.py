@@ -12,13 +12,14 @@ How a fit is drawn (``docs/performance.md`` has the measurements behind each cho
    the same law and priors in this process (a backtest sweep, a law comparison) reuses them
    with new data, even a new number of runs, and compiles nothing. Across processes only
    PyTensor's on-disk cache of C code (``~/.pytensor``) is kept.
-2. A point fit (L-BFGS on the log posterior) and the Laplace approximation (central differences
-   of the gradient) give each chain an over-dispersed start and a dense metric, so the sampler
-   sees a near-isotropic posterior: 2-3 tree levels a draw instead of 7-8 for the Chinchilla law.
-3. :func:`forecast.nuts.nuts_chain` (Stan's NUTS in NumPy) runs each chain; warmup refines the
-   dense metric from the draws and adapts the step size. Chains run in forked worker
-   processes, one per CPU, which share the compiled functions; every chain has its own seeded
-   stream, so the numbers do not depend on ``cores``.
+2. A point fit (L-BFGS on the log posterior) and its Laplace approximation (central differences
+   of the gradient) give each chain an over-dispersed start near the posterior's bulk.
+3. nutpie's NUTS (:mod:`forecast.engine`) runs the chains on that compiled function and adapts
+   the step size and a low-rank modified mass matrix during warmup. When a pass shows
+   divergences, an R-hat above :data:`RHAT_MAX` or a bulk ESS below :func:`ess_target`, the fit
+   samples again with longer warmup and a higher target acceptance, then with twice the draws
+   and thrice the warmup (:func:`_passes`); ``idata.attrs["sampling_passes"]`` records each
+   pass, and the fit warns only if the last one still shows problems.
 4. Constrained values, deterministics, the pointwise log-likelihood and the posterior
    predictive of all draws come from one vectorised function; prior and prior predictive from
    ``pm.sample_prior_predictive``.
@@ -26,6 +27,7 @@ How a fit is drawn (``docs/performance.md`` has the measurements behind each cho
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -36,11 +38,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from forecast.engine import Pass, run_chains
 from forecast.errors import FitError
 
 __all__ = ["SamplerSettings", "clear_cache", "laplace_draws", "sample", "structure_key"]
 
 PRIOR_DRAWS = 500
+# a pass is clean with no divergence, every R-hat at most RHAT_MAX and bulk ESS at least ESS_MIN
+RHAT_MAX = 1.01
+ESS_MIN = 400
 
 
 @dataclass(frozen=True)
@@ -53,12 +59,13 @@ class SamplerSettings:
     seed: int = 0
     target_accept: float = 0.9
     progress: bool = False
-    cores: int | None = None  # processes for the chains; None: one per chain up to the CPUs
+    cores: int | None = None  # chains run at once; None: one per chain up to the CPUs
+    retry: bool = True  # sample again, longer and more carefully, when a pass shows problems
 
     def as_dict(self) -> dict:
         """Return the settings that change the result (``progress`` and ``cores`` do not)."""
         return {"draws": self.draws, "tune": self.tune, "chains": self.chains,
-                "seed": self.seed, "target_accept": self.target_accept}
+                "seed": self.seed, "target_accept": self.target_accept, "retry": self.retry}
 
 
 @dataclass
@@ -256,78 +263,18 @@ def _laplace(f, x0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return xm, V / np.sqrt(lam)
 
 
-def _starts(f, xm, B, chains: int, rngs) -> list[np.ndarray]:
-    """Over-dispersed starts: draws from the Laplace approximation, shrunk until finite."""
-    out = []
-    for rng in rngs:
+def _start(f, xm: np.ndarray, B: np.ndarray):
+    """Return ``rng -> x``: a Laplace draw, shrunk toward the mode until the density is finite."""
+
+    def start(rng: np.random.Generator) -> np.ndarray:
         z = rng.standard_normal(len(xm))
         for scale in (1.0, 0.5, 0.1, 0.0):
             x = xm + scale * (B @ z)
             if np.isfinite(f(x)[0]):
-                break
-        out.append(x)
-    return out
+                return x
+        return xm
 
-
-@dataclass
-class _ChainJob:
-    f: object
-    starts: list
-    xm: np.ndarray
-    B: np.ndarray
-    rngs: list
-    settings: SamplerSettings
-
-    def __call__(self, chain: int):
-        from forecast.nuts import nuts_chain
-
-        s = self.settings
-        return nuts_chain(self.f, self.starts[chain], self.xm, self.B, tune=s.tune,
-                          draws=s.draws, rng=self.rngs[chain], target_accept=s.target_accept)
-
-
-_JOB: _ChainJob | None = None  # the job forked workers run (inherited, never pickled)
-
-
-def _forked_chain(chain: int):
-    return _JOB(chain)
-
-
-def _run_chains(job: _ChainJob) -> list:
-    """Run the chains, in forked worker processes when there are several CPUs.
-
-    Workers are forked after compiling, so they share the compiled functions and import
-    nothing; each chain draws from its own seeded stream, so the result does not depend on
-    how chains are spread over processes.
-    """
-    import multiprocessing as mp
-
-    global _JOB
-    s = job.settings
-    cores = min(s.chains, s.cores or os.cpu_count() or 1)
-    results = [None] * s.chains
-    done = 0
-
-    def report():
-        if s.progress:
-            print(f"chain {done}/{s.chains} done", file=sys.stderr, flush=True)
-
-    if cores <= 1 or "fork" not in mp.get_all_start_methods():
-        for c in range(s.chains):
-            results[c] = job(c)
-            done += 1
-            report()
-        return results
-    _JOB = job
-    try:
-        with mp.get_context("fork").Pool(cores) as pool:
-            for c, res in enumerate(pool.imap(_forked_chain, range(s.chains))):
-                results[c] = res
-                done += 1
-                report()
-    finally:
-        _JOB = None
-    return results
+    return start
 
 
 def _log_density(model, comp: _Compiled):
@@ -341,22 +288,69 @@ def _log_density(model, comp: _Compiled):
     return f
 
 
-def _draw_posterior(model, comp: _Compiled, settings: SamplerSettings):
-    from forecast.nuts import STATS
+def _passes(settings: SamplerSettings) -> list[Pass]:
+    """Return the first pass as asked, then the retries (longer warmup, more care, more draws)."""
+    first = Pass(settings.draws, settings.tune, settings.target_accept, low_rank=True)
+    if not settings.retry:
+        return [first]
+    return [first,
+            Pass(settings.draws, 2 * settings.tune, max(settings.target_accept, 0.95),
+                 low_rank=True),
+            Pass(2 * settings.draws, 3 * settings.tune, max(settings.target_accept, 0.99),
+                 low_rank=True)]
 
+
+def ess_target(n_draws: int) -> float:
+    """Bulk ESS a pass must reach: :data:`ESS_MIN`, or a quarter of its draws if that is less.
+
+    A deliberately short run (``--draws 200 --chains 2`` in a test) cannot reach 400; retrying
+    it would only make it longer than asked.
+    """
+    return min(ESS_MIN, n_draws / 4)
+
+
+def _troubles(draws: np.ndarray, stats: dict) -> list[str]:
+    """Return what is wrong with a pass: divergences, R-hat, bulk ESS (see :func:`ess_target`)."""
+    import arviz as az
+
+    out = []
+    n_div = int(stats["diverging"].sum())
+    if n_div:
+        out.append(f"{n_div} divergences")
+    if draws.shape[0] > 1:
+        d = az.convert_to_dataset({"x": draws})
+        rhat = float(np.nanmax(az.rhat(d)["x"].values))
+        ess = float(np.nanmin(az.ess(d)["x"].values))
+        if not rhat <= RHAT_MAX:
+            out.append(f"R-hat {rhat:.3f}")
+        if not ess >= ess_target(draws.shape[0] * draws.shape[1]):
+            out.append(f"bulk ESS {ess:.0f}")
+    return out
+
+
+def _draw_posterior(model, comp: _Compiled, settings: SamplerSettings):
+    """Sample; when a pass shows problems, retry with the next pass of :func:`_passes`.
+
+    Returns the draws (chains x draws x dim), their statistics, and a record of the passes.
+    """
     f = _log_density(model, comp)
     xm, B = _laplace(f, comp.x0)
-    seeds = np.random.SeedSequence(settings.seed).spawn(settings.chains + 1)
-    rngs = [np.random.default_rng(s) for s in seeds[1:]]
-    starts = _starts(f, xm, B, settings.chains, rngs)
-    results = _run_chains(_ChainJob(f, starts, xm, B, rngs, settings))
-    draws = np.stack([r.draws for r in results])  # chains x draws x dim
-    stats = {k: np.stack([r.stats[k] for r in results]) for k in STATS}
-    for k in ("diverging",):
-        stats[k] = stats[k].astype(bool)
-    for k in ("n_steps", "tree_depth"):
-        stats[k] = stats[k].astype(np.int64)
-    return draws, stats
+    cores = min(settings.chains, settings.cores or os.cpu_count() or 1)
+    record = []
+    for i, p in enumerate(_passes(settings)):
+        t0 = time.perf_counter()
+        draws, stats = run_chains(f, _start(f, xm, B), len(xm), settings.chains, p,
+                                  seed=settings.seed + 1000 * i, cores=cores)
+        troubles = _troubles(draws, stats)
+        record.append({"draws": p.draws, "tune": p.tune, "target_accept": p.target_accept,
+                       "mass_matrix": "low-rank" if p.low_rank else "diagonal",
+                       "seconds": round(time.perf_counter() - t0, 2), "troubles": troubles})
+        if settings.progress:
+            print(f"pass {i + 1}: {', '.join(troubles) or 'clean'}", file=sys.stderr,
+                  flush=True)
+        if not troubles:
+            break
+    return draws, stats, record
 
 
 def _post_outputs(comp: _Compiled, X: np.ndarray, data: list) -> list[np.ndarray]:
@@ -389,7 +383,7 @@ def _to_idata(model, comp: _Compiled, draws: np.ndarray, stats: dict, seed: int)
                         posterior_predictive=predictive,
                         observed_data=find_observations(model),
                         constant_data=find_constants(model), coords=coords, dims=dims,
-                        attrs={"sampler": "forecast.nuts"})
+                        attrs={"sampler": "nutpie"})
 
 
 def laplace_draws(model, n: int, seed: int) -> dict[str, np.ndarray]:
@@ -444,10 +438,11 @@ def sample(model, settings: SamplerSettings):
             t0 = time.perf_counter()
             comp = _compiled(model)
             t1 = time.perf_counter()
-            draws, stats = _draw_posterior(model, comp, settings)
+            draws, stats, passes = _draw_posterior(model, comp, settings)
             t2 = time.perf_counter()
             idata = _to_idata(model, comp, draws, stats, settings.seed)
-            idata.attrs.update({"compile_time": t1 - t0, "sampling_time": t2 - t1})
+            idata.attrs.update({"compile_time": t1 - t0, "sampling_time": t2 - t1,
+                                "sampling_passes": json.dumps(passes)})
             idata.extend(pm.sample_prior_predictive(draws=PRIOR_DRAWS, random_seed=settings.seed))
     except (ValueError, RuntimeError, FloatingPointError, np.linalg.LinAlgError) as exc:
         raise FitError(f"sampling failed: {exc}") from exc

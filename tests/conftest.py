@@ -29,3 +29,17 @@ def rng(request) -> np.random.Generator:
 @pytest.fixture
 def fixtures_dir() -> Path:
     return FIXTURES
+
+
+def within_sd(truth: float, *, draws=None, summary=None, k: float = 4.0) -> bool:
+    """|median - truth| <= k posterior sd: a calibrated posterior fails it with probability ~6e-5.
+
+    Give the draws, or a summary with ``median``, ``q05`` and ``q95`` (its sd is then read off the
+    90% interval's width, 3.29 sd for a normal).
+    """
+    if draws is not None:
+        draws = np.asarray(draws).ravel()
+        median, sd = float(np.median(draws)), float(np.std(draws))
+    else:
+        median, sd = summary["median"], (summary["q95"] - summary["q05"]) / 3.29
+    return abs(median - truth) <= k * sd

@@ -1,0 +1,110 @@
+"""NUTS chains on a log density, drawn by nutpie (its Rust sampler, reached from Python).
+
+The only module that talks to the sampling engine. It takes a Python function ``x -> (log
+density, gradient)`` of a raveled unconstrained vector (for a fit, the compiled PyTensor C
+function of :mod:`forecast.sampling`; for the tests' reference battery, NumPy targets with known
+moments) and returns the draws and sampler statistics with PyMC's names.
+
+nutpie adapts the step size and a mass matrix during warmup: by default its *low-rank modified*
+mass matrix (a diagonal plus the leading eigen-directions of the draws' and gradients'
+covariance), which straightens the strong correlations of a scaling law's posterior (``E``
+against ``A`` against ``alpha``); :class:`Pass` can ask for the diagonal one instead.
+``docs/performance.md`` has the measurements behind these choices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Pass", "STATS", "run_chains"]
+
+# sampler statistics kept, with the names PyMC uses
+STATS = ("diverging", "tree_depth", "n_steps", "step_size", "energy", "lp", "acceptance_rate",
+         "reached_max_treedepth")
+_NUTPIE_NAMES = {"diverging": "diverging", "tree_depth": "depth", "n_steps": "n_steps",
+                 "step_size": "step_size", "energy": "energy", "lp": "logp",
+                 "acceptance_rate": "mean_tree_accept",
+                 "reached_max_treedepth": "maxdepth_reached"}
+
+
+@dataclass(frozen=True)
+class Pass:
+    """Settings of one sampling pass."""
+
+    draws: int = 1000
+    tune: int = 1000
+    target_accept: float = 0.9
+    low_rank: bool = True  # nutpie's low-rank modified mass matrix, else a diagonal one
+    max_treedepth: int = 10
+
+
+def _model(f, start, dim: int):
+    from nutpie.compiled_pyfunc import from_pyfunc
+
+    def make_logp():
+        def logp(x, **_):
+            lp, g = f(np.asarray(x))
+            return float(lp), np.ascontiguousarray(g, dtype="float64")
+
+        return logp
+
+    def make_expand(seed1, seed2, chain):
+        def expand(x, **_):
+            return {"x": np.array(x, dtype="float64")}
+
+        return expand
+
+    def initial(seed):
+        # nutpie derives the seed from the run's seed and the chain: a chain's start does not
+        # depend on the order in which threads ask
+        return np.array(start(np.random.default_rng(seed)), dtype="float64")
+
+    return from_pyfunc(dim, make_logp, make_expand, [np.dtype("float64")], [(dim,)], ["x"],
+                       make_initial_point_fn=initial)
+
+
+def run_chains(f, start, dim: int, chains: int, settings: Pass, seed: int,
+               cores: int = 1) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Draw ``chains`` NUTS chains from the density ``f``.
+
+    Parameters
+    ----------
+    f : callable
+        ``x -> (log density, gradient)`` on raveled unconstrained vectors; ``-inf`` rejects.
+    start : callable
+        ``rng -> x``: a chain's starting point, drawn from the generator it is given.
+    dim : int
+        Length of ``x``.
+    chains : int
+        Number of chains.
+    settings : Pass
+        Draws, warmup, target acceptance, mass matrix.
+    seed : int
+        Seed of the sampler's random streams: the same seed, the same draws.
+    cores : int
+        Chains run at once (threads of the engine).
+
+    Returns
+    -------
+    draws : numpy.ndarray
+        Chains x draws x dim, warmup discarded.
+    stats : dict
+        :data:`STATS`, each chains x draws.
+    """
+    import nutpie
+
+    trace = nutpie.sample(
+        _model(f, start, dim), draws=settings.draws, tune=settings.tune, chains=chains,
+        cores=max(1, min(cores, chains)), seed=seed, progress_bar=False, save_warmup=False,
+        target_accept=settings.target_accept, maxdepth=settings.max_treedepth,
+        low_rank_modified_mass_matrix=settings.low_rank)
+    draws = np.asarray(trace.posterior["x"].values, dtype=float)
+    ss = trace.sample_stats
+    stats = {k: np.asarray(ss[v].values) for k, v in _NUTPIE_NAMES.items()}
+    stats["diverging"] = stats["diverging"].astype(bool)
+    stats["reached_max_treedepth"] = stats["reached_max_treedepth"].astype(bool)
+    for k in ("n_steps", "tree_depth"):
+        stats[k] = stats[k].astype(np.int64)
+    return draws, stats
