@@ -40,6 +40,9 @@ def test_power_law_recovery_across_seeds():
                    if not within_sd(truth[name], draws=result.raw()[name])]
         assert s["divergences"] == 0
         assert max(p["r_hat"] for p in s["params"].values()) <= 1.01
+        # the summary records the passes; the posterior is the last one's
+        assert s["sampling_passes"] and not s["sampling_passes"][-1]["troubles"]
+        assert result.idata.posterior.sizes["draw"] == s["sampling_passes"][-1]["draws"]
         # raw-unit draws reproduce the curve in FLOPs: the fitted loss at 1e19 is near truth
         raw = result.raw()
         at = np.median(raw["E"] + raw["A"] * 1e19 ** -raw["alpha"])
