@@ -386,8 +386,10 @@ def fit(runs: Runs, law: str = "power", *, priors: dict | None = None,
         "divergences": divergences, "params": params, "reference_scales": data.refs,
         "sampler": settings.as_dict(), "warnings": runs.warnings + problems + misfit,
         "converged": not problems, "forecast_version": __version__, "extrapolation": ext,
-        # each sampling pass (settings, seconds, troubles); the last is the one kept
-        "sampling_passes": json.loads(idata.attrs.get("sampling_passes", "[]")),
+        # each sampling pass (settings, troubles; the seconds stay in fit.nc so that the same
+        # seed gives the same summary); the last is the one kept
+        "sampling_passes": [{k: v for k, v in p.items() if k != "seconds"}
+                            for p in json.loads(idata.attrs.get("sampling_passes", "[]"))],
     }
     if acc:
         summary["link"] = {"name": "weibull", "acc": acc, "formula":
