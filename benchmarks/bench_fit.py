@@ -100,7 +100,7 @@ def run_forecast(csv: Path, law: str, env: dict, seed: int, args: list | None = 
     passes = json.loads(attrs.get("sampling_passes", "[]"))
     return {"wall": wall, "cpu": cpu, "sampling": float(attrs["sampling_time"]),
             "min_ess": ess, "max_rhat": rhat, "divergences": summary["divergences"],
-            "draws": summary["sampler"]["draws"] * summary["sampler"]["chains"],
+            "draws": passes[-1]["draws"] * summary["sampler"]["chains"],
             "passes": len(passes), "warnings": len(summary["warnings"])}
 
 

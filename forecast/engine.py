@@ -37,7 +37,6 @@ class Pass:
     tune: int = 1000
     target_accept: float = 0.9
     low_rank: bool = True  # nutpie's low-rank modified mass matrix, else a diagonal one
-    max_treedepth: int = 10
 
 
 def _model(f, start, dim: int):
@@ -98,7 +97,7 @@ def run_chains(f, start, dim: int, chains: int, settings: Pass, seed: int,
     trace = nutpie.sample(
         _model(f, start, dim), draws=settings.draws, tune=settings.tune, chains=chains,
         cores=max(1, min(cores, chains)), seed=seed, progress_bar=False, save_warmup=False,
-        target_accept=settings.target_accept, maxdepth=settings.max_treedepth,
+        target_accept=settings.target_accept,
         low_rank_modified_mass_matrix=settings.low_rank)
     draws = np.asarray(trace.posterior["x"].values, dtype=float)
     ss = trace.sample_stats
