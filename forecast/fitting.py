@@ -325,6 +325,7 @@ def fit(runs: Runs, law: str = "power", *, priors: dict | None = None,
         If sampling fails.
     """
     from forecast.extrapolation import KAPPA_MAX, calibrate, uncalibrated
+    from forecast.geometry import uses_reference
     from forecast.model import LINK_PRIORS, build_model, data_priors, link_priors, model_data
     from forecast.priors import resolve_priors
 
@@ -348,8 +349,10 @@ def fit(runs: Runs, law: str = "power", *, priors: dict | None = None,
         return build_model(data, spec, resolved), data, resolved
 
     model, data, resolved = build(runs)
+    natural = (build_model(data, spec, resolved, geometry="natural")
+               if uses_reference(spec.name, resolved) else None)
     with _interrupt_cleanly():
-        idata = sample(model, settings)
+        idata = sample(model, settings, prior_model=natural)
         ext = (calibrate(runs, spec, lambda some: build(some)[:2], settings.seed)
                if extrapolation == "lfo" else uncalibrated(runs, "--extrapolation none"))
     _add_raw(idata.posterior, spec, data.refs)
@@ -362,6 +365,7 @@ def fit(runs: Runs, law: str = "power", *, priors: dict | None = None,
         "priors": json.dumps(resolved, sort_keys=True),
         "sampler": json.dumps(settings.as_dict(), sort_keys=True), "acc": acc or "",
         "acc_link": "weibull" if acc else "",
+        "geometry": "reference" if natural is not None else "natural",
         "extrapolation": json.dumps(ext),
     })
     link = ("s", "L0") + (() if resolved.get("floor", {}).get("dist") == "Fixed" else ("floor",))
@@ -384,7 +388,7 @@ def fit(runs: Runs, law: str = "power", *, priors: dict | None = None,
         "source": runs.source, "input_sha256": runs.sha256,
         "flops_range": [float(runs.flops.min()), float(runs.flops.max())],
         "divergences": divergences, "params": params, "reference_scales": data.refs,
-        "sampler": settings.as_dict(), "warnings": runs.warnings + problems + misfit,
+        "sampler": settings.as_dict(), "geometry": idata.attrs["geometry"], "warnings": runs.warnings + problems + misfit,
         "converged": not problems, "forecast_version": __version__, "extrapolation": ext,
         # each sampling pass (settings, troubles; the seconds stay in fit.nc so that the same
         # seed gives the same summary); the last is the one kept

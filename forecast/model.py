@@ -15,6 +15,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
+from forecast.geometry import reference_parameters, uses_reference
 from forecast.laws import Law, get_law
 from forecast.priors import default_priors
 from forecast.runs import Runs
@@ -123,7 +124,8 @@ def data_priors(data: ModelData, law: Law | str) -> dict[str, dict]:
     return out
 
 
-def build_model(data: ModelData, law: Law | str, priors: Mapping[str, dict]) -> pm.Model:
+def build_model(data: ModelData, law: Law | str, priors: Mapping[str, dict],
+                geometry: str = "reference") -> pm.Model:
     """Build the PyMC model of a scaling law.
 
     Loss-like metrics (law.metric ``"positive"``) get ``log y ~ StudentT(nu, log mu, sigma)``:
@@ -141,19 +143,32 @@ def build_model(data: ModelData, law: Law | str, priors: Mapping[str, dict]) -> 
         The law.
     priors : mapping
         A prior for every sampled parameter (see :func:`forecast.priors.resolve_priors`).
+    geometry : {"reference", "natural"}
+        ``"reference"``: where :func:`forecast.geometry.uses_reference` allows it, sample the
+        law at the data's reference point (same priors, same posterior, a geometry NUTS can
+        follow on small ladders); ``"natural"``: sample the law's own parameters, a model that
+        ``pm.sample_prior_predictive`` can draw from.
 
     Returns
     -------
     pymc.Model
-        With free variables named as the priors (``E_scaled``, ``alpha``, ``sigma`` ...), data
-        containers ``x_C`` (or ``x_N``, ``x_D``) and ``y_obs``, and the likelihood ``obs``.
+        With the law's parameters named as the priors (``E_scaled``, ``alpha``, ``sigma`` ...;
+        free variables, or deterministics of the ``ref_*`` free variables), data containers
+        ``x_C`` (or ``x_N``, ``x_D``) and ``y_obs``, and the likelihood ``obs``.
     """
     law = get_law(law) if isinstance(law, str) else law
+    if geometry not in ("reference", "natural"):
+        raise ValueError(f"geometry must be 'reference' or 'natural', not {geometry!r}")
     n = len(data.y)
     with pm.Model(coords={"run": np.arange(n)}) as model:
         X = {k: pm.Data(f"x_{k}", v, dims="run") for k, v in data.X.items()}
-        theta = {name.removesuffix("_scaled"): _prior(name, spec)
-                 for name, spec in priors.items()}
+        theta = {}
+        if geometry == "reference" and uses_reference(law.name, priors):
+            spans = {k: float(np.ptp(np.log(v))) if len(v) else 0.0 for k, v in data.X.items()}
+            theta = reference_parameters(law.name, priors, spans)
+        theta.update({name.removesuffix("_scaled"): _prior(name, spec)
+                      for name, spec in priors.items()
+                      if name.removesuffix("_scaled") not in theta})
         mu = law.mean(pt, X, theta)
         if law.metric == "unit":
             _beta_likelihood("obs", "y_obs", data.y, mu, theta["kappa"])

@@ -17,12 +17,14 @@ How a fit is drawn (``docs/performance.md`` has the measurements behind each cho
 3. nutpie's NUTS (:mod:`forecast.engine`) runs the chains on that compiled function and adapts
    the step size and a low-rank modified mass matrix during warmup. When a pass shows
    divergences, an R-hat above :data:`RHAT_MAX` or a bulk ESS below :func:`ess_target`, the fit
-   samples again with longer warmup and a higher target acceptance, then with twice the draws
-   and thrice the warmup (:func:`_passes`); ``idata.attrs["sampling_passes"]`` records each
-   pass, and the fit warns only if the last one still shows problems.
+   samples again, at most twice, with twice the warmup and what the problems ask: a higher
+   target acceptance for divergences, more draws for too few effective ones
+   (:func:`_next_pass`); ``idata.attrs["sampling_passes"]`` records each pass, and the fit
+   warns only if the last one still shows problems.
 4. Constrained values, deterministics, the pointwise log-likelihood and the posterior
    predictive of all draws come from one vectorised function; prior and prior predictive from
-   ``pm.sample_prior_predictive``.
+   ``pm.sample_prior_predictive`` (of the law's own parameters when the model samples at the
+   reference point: :mod:`forecast.geometry`).
 """
 
 from __future__ import annotations
@@ -288,16 +290,30 @@ def _log_density(model, comp: _Compiled):
     return f
 
 
-def _passes(settings: SamplerSettings) -> list[Pass]:
-    """Return the first pass as asked, then the retries (longer warmup, more care, more draws)."""
-    first = Pass(settings.draws, settings.tune, settings.target_accept, low_rank=True)
-    if not settings.retry:
-        return [first]
-    return [first,
-            Pass(settings.draws, 2 * settings.tune, max(settings.target_accept, 0.95),
-                 low_rank=True),
-            Pass(2 * settings.draws, 3 * settings.tune, max(settings.target_accept, 0.99),
-                 low_rank=True)]
+RETRIES = 2  # passes after the first, at most
+DRAWS_GROWTH = 4  # a retry draws at most this many times the draws asked
+
+
+def _first_pass(settings: SamplerSettings) -> Pass:
+    return Pass(settings.draws, settings.tune, settings.target_accept, low_rank=True)
+
+
+def _next_pass(prev: Pass, check: dict, max_draws: int) -> Pass:
+    """The pass after one with problems: always twice the warmup, and what the problems ask.
+
+    Divergences ask for a smaller step (``target_accept`` 0.95, then 0.99); too few effective
+    draws or an R-hat above :data:`RHAT_MAX` ask for more draws, as many as should reach
+    :func:`ess_target` with a fifth to spare (at least twice as many, at most ``max_draws``:
+    :data:`DRAWS_GROWTH` times the draws asked).
+    """
+    target_accept = prev.target_accept
+    if check["divergences"]:
+        target_accept = 0.95 if target_accept < 0.95 else max(target_accept, 0.99)
+    draws = prev.draws
+    if not (check["rhat"] <= RHAT_MAX and check["ess"] >= check["ess_target"]):
+        want = 1.2 * check["ess_target"] / max(check["ess"], 1.0)
+        draws = min(int(prev.draws * max(np.ceil(want), 2)), max_draws)
+    return Pass(draws, 2 * prev.tune, target_accept, low_rank=True)
 
 
 def ess_target(n_draws: int) -> float:
@@ -309,39 +325,51 @@ def ess_target(n_draws: int) -> float:
     return min(ESS_MIN, n_draws / 4)
 
 
-def _troubles(draws: np.ndarray, stats: dict) -> list[str]:
-    """Return what is wrong with a pass: divergences, R-hat, bulk ESS (see :func:`ess_target`)."""
+def _check(draws: np.ndarray, stats: dict, target: float) -> dict:
+    """Divergences, max R-hat and min bulk ESS of a pass (over every unconstrained coordinate).
+
+    ``target`` is the bulk ESS the pass must reach (:func:`ess_target` of the draws asked).
+    """
     import arviz as az
 
-    out = []
-    n_div = int(stats["diverging"].sum())
-    if n_div:
-        out.append(f"{n_div} divergences")
+    out = {"divergences": int(stats["diverging"].sum()), "rhat": 1.0, "ess": np.inf,
+           "ess_target": target}
     if draws.shape[0] > 1:
         d = az.convert_to_dataset({"x": draws})
-        rhat = float(np.nanmax(az.rhat(d)["x"].values))
-        ess = float(np.nanmin(az.ess(d)["x"].values))
-        if not rhat <= RHAT_MAX:
-            out.append(f"R-hat {rhat:.3f}")
-        if not ess >= ess_target(draws.shape[0] * draws.shape[1]):
-            out.append(f"bulk ESS {ess:.0f}")
+        out["rhat"] = float(np.nanmax(az.rhat(d)["x"].values))
+        out["ess"] = float(np.nanmin(az.ess(d)["x"].values))
+    return out
+
+
+def _troubles(check: dict) -> list[str]:
+    """What is wrong with a pass, in words (empty: the pass is clean)."""
+    out = []
+    if check["divergences"]:
+        out.append(f"{check['divergences']} divergences")
+    if not check["rhat"] <= RHAT_MAX:
+        out.append(f"R-hat {check['rhat']:.3f}")
+    if not check["ess"] >= check["ess_target"]:
+        out.append(f"bulk ESS {check['ess']:.0f}")
     return out
 
 
 def _draw_posterior(model, comp: _Compiled, settings: SamplerSettings):
-    """Sample; when a pass shows problems, retry with the next pass of :func:`_passes`.
+    """Sample; when a pass shows problems, retry with :func:`_next_pass`, up to :data:`RETRIES`.
 
     Returns the draws (chains x draws x dim), their statistics, and a record of the passes.
     """
     f = _log_density(model, comp)
     xm, B = _laplace(f, comp.x0)
     cores = min(settings.chains, settings.cores or os.cpu_count() or 1)
-    record = []
-    for i, p in enumerate(_passes(settings)):
+    # the ESS asked of every pass is that of the draws the user asked for
+    target = ess_target(settings.draws * settings.chains)
+    record, p = [], _first_pass(settings)
+    for i in range(1 + (RETRIES if settings.retry else 0)):
         t0 = time.perf_counter()
         draws, stats = run_chains(f, _start(f, xm, B), len(xm), settings.chains, p,
                                   seed=settings.seed + 1000 * i, cores=cores)
-        troubles = _troubles(draws, stats)
+        check = _check(draws, stats, target)
+        troubles = _troubles(check)
         record.append({"draws": p.draws, "tune": p.tune, "target_accept": p.target_accept,
                        "mass_matrix": "low-rank" if p.low_rank else "diagonal",
                        "seconds": round(time.perf_counter() - t0, 2), "troubles": troubles})
@@ -350,6 +378,7 @@ def _draw_posterior(model, comp: _Compiled, settings: SamplerSettings):
                   flush=True)
         if not troubles:
             break
+        p = _next_pass(p, check, DRAWS_GROWTH * settings.draws)
     return draws, stats, record
 
 
@@ -408,8 +437,13 @@ def laplace_draws(model, n: int, seed: int) -> dict[str, np.ndarray]:
     return dict(zip(comp.post_names, outs[:len(comp.post_names)], strict=True))
 
 
-def sample(model, settings: SamplerSettings):
+def sample(model, settings: SamplerSettings, prior_model=None):
     """Draw the posterior, 500 prior draws and the posterior predictive of ``model``.
+
+    ``prior_model`` (default: ``model``) is the model the prior and prior predictive are drawn
+    from: the same law and priors in the law's own parameters when ``model`` samples at the
+    reference point (``build_model(..., geometry="natural")``), whose flat free variables
+    ``pm.sample_prior_predictive`` cannot draw.
 
     Repeated calls on models of the same structure (law, priors, names) reuse the compiled
     functions of the first call, whatever their data (see :func:`structure_key`).
@@ -428,6 +462,10 @@ def sample(model, settings: SamplerSettings):
     """
     import pymc as pm
 
+    if prior_model is None and "reference_prior" in model.named_vars:
+        raise ValueError("this model samples the law at the data's reference point, which "
+                         "cannot be drawn forward: pass prior_model=build_model(..., "
+                         "geometry='natural')")
     pm_log = logging.getLogger("pymc")
     level = pm_log.level
     if not settings.progress:
@@ -443,6 +481,8 @@ def sample(model, settings: SamplerSettings):
             idata = _to_idata(model, comp, draws, stats, settings.seed)
             idata.attrs.update({"compile_time": t1 - t0, "sampling_time": t2 - t1,
                                 "sampling_passes": json.dumps(passes)})
+        with model if prior_model is None else prior_model, warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
             idata.extend(pm.sample_prior_predictive(draws=PRIOR_DRAWS, random_seed=settings.seed))
     except (ValueError, RuntimeError, FloatingPointError, np.linalg.LinAlgError) as exc:
         raise FitError(f"sampling failed: {exc}") from exc

@@ -302,7 +302,7 @@ def test_model_with_accuracy_has_the_weibull_block():
     data = model_data(runs, "power", acc=acc)
     priors = {**resolve_priors("power"), **link_priors({"floor": {"dist": "Fixed",
                                                                   "value": 0.1}})}
-    model = build_model(data, "power", priors)
+    model = build_model(data, "power", priors, geometry="natural")
     assert {"s", "L0_scaled", "kappa"} <= {v.name for v in model.free_RVs}
     assert model["acc_obs"].owner.op.name == "beta"
     np.testing.assert_allclose(model["acc_obs_y"].get_value(), acc)
@@ -332,7 +332,7 @@ def test_model_accuracy_likelihood_is_the_weibull_link_in_raw_units():
     data = model_data(runs_from_frame(frame, y="step_loss"), "power", acc=acc)
     priors = {**resolve_priors("power"), **link_priors({"floor": {"dist": "Fixed",
                                                                   "value": 0.1}})}
-    model = build_model(data, "power", priors)
+    model = build_model(data, "power", priors, geometry="natural")
     point = model.initial_point()  # every free variable is log-transformed: name_log__
     assert set(point) == {f"{v.name}_log__" for v in model.free_RVs}
     point["s_log__"], point["L0_scaled_log__"] = np.log(2.0), np.log(0.6)

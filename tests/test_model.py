@@ -23,8 +23,14 @@ def test_reference_scales_are_median_and_geometric_mean(power_runs):
 
 def test_model_has_the_law_parameters_and_data_containers(power_runs):
     data = model_data(power_runs, "power")
+    natural = build_model(data, "power", resolve_priors("power"), geometry="natural")
+    assert {v.name for v in natural.free_RVs} == {"E_scaled", "A_scaled", "alpha", "sigma", "nu"}
+    # by default the law is sampled at the data's reference point; its parameters keep their
+    # names as deterministics
     model = build_model(data, "power", resolve_priors("power"))
-    assert {v.name for v in model.free_RVs} == {"E_scaled", "A_scaled", "alpha", "sigma", "nu"}
+    assert {v.name for v in model.free_RVs} == {"ref_log_mean", "ref_logit_A", "ref_log_slope_C",
+                                                "sigma", "nu"}
+    assert {"E_scaled", "A_scaled", "alpha"} <= {v.name for v in model.deterministics}
     assert set(model.named_vars) >= {"x_C", "y_obs", "obs"}
     np.testing.assert_allclose(model["y_obs"].get_value(),
                                np.log(power_runs.y / data.refs["y"]))
@@ -33,7 +39,7 @@ def test_model_has_the_law_parameters_and_data_containers(power_runs):
 def test_chinchilla_model_reads_params_and_tokens(fixtures_dir):
     runs = read_runs(fixtures_dir / "synthetic_chinchilla.csv", law="chinchilla")
     data = model_data(runs, "chinchilla")
-    model = build_model(data, "chinchilla", resolve_priors("chinchilla"))
+    model = build_model(data, "chinchilla", resolve_priors("chinchilla"), geometry="natural")
     assert {"x_N", "x_D"} <= set(model.named_vars)
     assert {"B_scaled", "beta"} <= {v.name for v in model.free_RVs}
 
@@ -47,7 +53,7 @@ def test_broken_break_prior_spans_the_data(power_runs):
 def test_prior_predictive_covers_the_data_without_being_absurd(power_runs):
     """The central 90% of prior-predictive curves contains every run, within a factor 100."""
     data = model_data(power_runs, "power")
-    model = build_model(data, "power", resolve_priors("power"))
+    model = build_model(data, "power", resolve_priors("power"), geometry="natural")
     with model:
         prior = pm.sample_prior_predictive(draws=2000, random_seed=1)
     log_y = np.asarray(prior.prior_predictive["obs"]).reshape(-1, len(power_runs))

@@ -165,12 +165,20 @@ def power_model(n, seed, name="power"):
     return build_model(data, "power", resolve_priors("power")), data
 
 
+def natural(data):
+    """The same law and priors in the law's own parameters: the model the prior is drawn from."""
+    from forecast.model import build_model
+    from forecast.priors import resolve_priors
+
+    return build_model(data, "power", resolve_priors("power"), geometry="natural")
+
+
 @pytest.mark.slow
 def test_sample_groups_stats_and_pointwise_log_likelihood():
     from forecast.sampling import SamplerSettings, sample
 
     model, data = power_model(12, 0)
-    idata = sample(model, SamplerSettings(**QUICK, seed=4))
+    idata = sample(model, SamplerSettings(**QUICK, seed=4), prior_model=natural(data))
     for group in ("posterior", "sample_stats", "log_likelihood", "prior", "prior_predictive",
                   "posterior_predictive", "observed_data", "constant_data"):
         assert group in idata.groups(), group
@@ -199,10 +207,11 @@ def test_sample_groups_stats_and_pointwise_log_likelihood():
 def test_sample_same_seed_identical_and_cores_do_not_matter():
     from forecast.sampling import SamplerSettings, sample
 
-    model, _ = power_model(10, 1)
-    a = sample(model, SamplerSettings(**QUICK, seed=9, cores=1))
-    b = sample(model, SamplerSettings(**QUICK, seed=9, cores=2))
-    c = sample(model, SamplerSettings(**QUICK, seed=10, cores=2))
+    model, data = power_model(10, 1)
+    prior = natural(data)
+    a = sample(model, SamplerSettings(**QUICK, seed=9, cores=1), prior_model=prior)
+    b = sample(model, SamplerSettings(**QUICK, seed=9, cores=2), prior_model=prior)
+    c = sample(model, SamplerSettings(**QUICK, seed=10, cores=2), prior_model=prior)
     for group in ("posterior", "log_likelihood", "posterior_predictive", "prior"):
         for name, value in a[group].data_vars.items():
             np.testing.assert_array_equal(value.values, b[group][name].values)
@@ -214,16 +223,17 @@ def test_a_second_model_of_the_same_structure_compiles_nothing(monkeypatch):
     from forecast import sampling
 
     sampling.clear_cache()
-    first, _ = power_model(10, 2)
-    second, _ = power_model(15, 3)  # other runs, other number of runs: same structure
+    first, data1 = power_model(10, 2)
+    second, data2 = power_model(15, 3)  # other runs, other number of runs: same structure
     assert sampling.structure_key(first) == sampling.structure_key(second)
-    sampling.sample(first, sampling.SamplerSettings(**QUICK))
+    sampling.sample(first, sampling.SamplerSettings(**QUICK), prior_model=natural(data1))
 
     def fail(model):
         raise AssertionError("recompiled")
 
     monkeypatch.setattr(sampling, "_compile", fail)
-    idata = sampling.sample(second, sampling.SamplerSettings(**QUICK))
+    idata = sampling.sample(second, sampling.SamplerSettings(**QUICK),
+                            prior_model=natural(data2))
     assert idata.log_likelihood["obs"].shape == (2, 200, 15)
     assert idata.observed_data["obs"].shape == (15,)
 
@@ -236,6 +246,7 @@ def test_a_fixed_prior_becomes_a_constant_draw_by_draw():
 
     _, data = power_model(10, 4)
     priors = resolve_priors("power", {"E_scaled": {"dist": "Fixed", "value": 0.5}})
+    # a fixed E: the law's own parameters are sampled, and the prior is drawn from the same model
     idata = sample(build_model(data, "power", priors), SamplerSettings(**QUICK))
     assert idata.posterior["E_scaled"].shape == (2, 200)
     assert (idata.posterior["E_scaled"].values == 0.5).all()
@@ -291,14 +302,22 @@ def test_a_pass_with_problems_is_retried_longer_and_recorded():
 
     from forecast.sampling import SamplerSettings, ess_target, sample
 
-    model, _ = power_model(12, 7)
-    idata = sample(model, SamplerSettings(draws=300, tune=5, chains=2, seed=1))
+    model, data = power_model(12, 7)
+    idata = sample(model, SamplerSettings(draws=300, tune=5, chains=2, seed=1),
+                   prior_model=natural(data))
     passes = json.loads(idata.attrs["sampling_passes"])
     assert len(passes) >= 2
     assert passes[0]["tune"] == 5 and passes[0]["troubles"]
-    assert passes[1]["tune"] == 10 and passes[1]["target_accept"] >= 0.95
+    assert passes[1]["tune"] == 10
+    first = passes[0]["troubles"]
+    if any("divergences" in t for t in first):
+        assert passes[1]["target_accept"] >= 0.95
+    if any("ESS" in t or "R-hat" in t for t in first):
+        assert 600 <= passes[1]["draws"] <= 1200
+    assert all(p["draws"] <= 4 * 300 for p in passes)
     assert idata.posterior.sizes["draw"] == passes[-1]["draws"]
     assert ess_target(600) == 150 and ess_target(4000) == 400
     # asked not to retry, it keeps its one pass
-    once = sample(model, SamplerSettings(draws=300, tune=5, chains=2, seed=1, retry=False))
+    once = sample(model, SamplerSettings(draws=300, tune=5, chains=2, seed=1, retry=False),
+                  prior_model=natural(data))
     assert len(json.loads(once.attrs["sampling_passes"])) == 1
