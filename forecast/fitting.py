@@ -388,7 +388,8 @@ def fit(runs: Runs, law: str = "power", *, priors: dict | None = None,
         "source": runs.source, "input_sha256": runs.sha256,
         "flops_range": [float(runs.flops.min()), float(runs.flops.max())],
         "divergences": divergences, "params": params, "reference_scales": data.refs,
-        "sampler": settings.as_dict(), "geometry": idata.attrs["geometry"], "warnings": runs.warnings + problems + misfit,
+        "sampler": settings.as_dict(), "geometry": idata.attrs["geometry"],
+        "warnings": runs.warnings + problems + misfit,
         "converged": not problems, "forecast_version": __version__, "extrapolation": ext,
         # each sampling pass (settings, troubles; the seconds stay in fit.nc so that the same
         # seed gives the same summary); the last is the one kept

@@ -32,9 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import numpy as np
-
-__all__ = ["POSITIVE", "REFERENCE_TERMS", "log_jacobian", "reference_parameters",
+__all__ = ["POSITIVE", "REFERENCE_TERMS", "log_jacobian", "reference_parameters", "term_order",
            "uses_reference"]
 
 # per law: (amplitude, its exponent, the covariate it scales), one per reducible part
@@ -73,7 +71,7 @@ def log_jacobian(xp, log_mean, log_share_e, log_slopes):
 
 
 def term_order(law_name: str, spans: Mapping[str, float]) -> tuple[tuple[str, str, str], ...]:
-    """The law's reducible parts, the one whose covariate spans most e-folds first.
+    """Return the law's reducible parts, the one whose covariate spans most e-folds first.
 
     A wider span pins that part's curvature, hence its share; the part broken off last shares
     the remainder with ``E``, the weak direction a short span leaves.

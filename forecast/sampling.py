@@ -299,7 +299,7 @@ def _first_pass(settings: SamplerSettings) -> Pass:
 
 
 def _next_pass(prev: Pass, check: dict, max_draws: int) -> Pass:
-    """The pass after one with problems: always twice the warmup, and what the problems ask.
+    """Return the pass after one with problems: always twice the warmup, and what the problems ask.
 
     Divergences ask for a smaller step (``target_accept`` 0.95, then 0.99); too few effective
     draws or an R-hat above :data:`RHAT_MAX` ask for more draws, as many as should reach
@@ -342,7 +342,7 @@ def _check(draws: np.ndarray, stats: dict, target: float) -> dict:
 
 
 def _troubles(check: dict) -> list[str]:
-    """What is wrong with a pass, in words (empty: the pass is clean)."""
+    """Return what is wrong with a pass, in words (empty: the pass is clean)."""
     out = []
     if check["divergences"]:
         out.append(f"{check['divergences']} divergences")
@@ -481,9 +481,11 @@ def sample(model, settings: SamplerSettings, prior_model=None):
             idata = _to_idata(model, comp, draws, stats, settings.seed)
             idata.attrs.update({"compile_time": t1 - t0, "sampling_time": t2 - t1,
                                 "sampling_passes": json.dumps(passes)})
-        with model if prior_model is None else prior_model, warnings.catch_warnings(), np.errstate(all="ignore"):
+        forward = model if prior_model is None else prior_model
+        with forward, warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
-            idata.extend(pm.sample_prior_predictive(draws=PRIOR_DRAWS, random_seed=settings.seed))
+            idata.extend(pm.sample_prior_predictive(draws=PRIOR_DRAWS,
+                                                    random_seed=settings.seed))
     except (ValueError, RuntimeError, FloatingPointError, np.linalg.LinAlgError) as exc:
         raise FitError(f"sampling failed: {exc}") from exc
     finally:
