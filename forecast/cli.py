@@ -58,8 +58,9 @@ def sampler_options(command):
         click.option("--tune", type=click.IntRange(min=0), default=1000, show_default=True,
                      help="Tuning (warmup) steps per chain of the first pass. You should not "
                           "need it: when a pass shows divergences, R-hat above 1.01 or bulk ESS "
-                          "below 400, the fit samples again by itself (longer warmup, higher "
-                          "target acceptance, then twice the draws) and says so."),
+                          "below 400, the fit samples again by itself, at most twice (twice the "
+                          "warmup; a higher target acceptance for divergences, up to 4x the "
+                          "draws for too few effective ones) and says so."),
         click.option("--chains", type=click.IntRange(min=1), default=4, show_default=True,
                      help="Independent NUTS chains."),
         click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
