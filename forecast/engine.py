@@ -64,9 +64,36 @@ def _model(f, start, dim: int):
                        make_initial_point_fn=initial)
 
 
+_JOB: tuple | None = None  # what a forked worker samples: (f, start, dim, settings, seed)
+
+
+def chain_seed(seed: int, chain: int) -> int:
+    """Return the seed of one chain: the same whatever the number of processes."""
+    return int(np.random.SeedSequence([seed, chain]).generate_state(1, np.uint64)[0])
+
+
+def _one_chain(chain: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    import nutpie
+
+    f, start, dim, settings, seed = _JOB
+    trace = nutpie.sample(
+        _model(f, start, dim), draws=settings.draws, tune=settings.tune, chains=1, cores=1,
+        seed=chain_seed(seed, chain), progress_bar=False, save_warmup=False,
+        target_accept=settings.target_accept,
+        low_rank_modified_mass_matrix=settings.low_rank)
+    ss = trace.sample_stats
+    return (np.asarray(trace.posterior["x"].values[0], dtype=float),
+            {k: np.asarray(ss[v].values[0]) for k, v in _NUTPIE_NAMES.items()})
+
+
 def run_chains(f, start, dim: int, chains: int, settings: Pass, seed: int,
                cores: int = 1) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Draw ``chains`` NUTS chains from the density ``f``.
+
+    Each chain is one nutpie run with its own seed (:func:`chain_seed`). With ``cores`` above
+    1 the chains run in that many forked worker processes: the log density is a Python
+    function, so threads of one process would share one interpreter (measured: no faster than
+    one thread), while processes use every core. The draws do not depend on ``cores``.
 
     Parameters
     ----------
@@ -83,7 +110,7 @@ def run_chains(f, start, dim: int, chains: int, settings: Pass, seed: int,
     seed : int
         Seed of the sampler's random streams: the same seed, the same draws.
     cores : int
-        Chains run at once (threads of the engine).
+        Worker processes (1: the chains run one after another in this process).
 
     Returns
     -------
@@ -92,16 +119,24 @@ def run_chains(f, start, dim: int, chains: int, settings: Pass, seed: int,
     stats : dict
         :data:`STATS`, each chains x draws.
     """
-    import nutpie
+    import multiprocessing
 
-    trace = nutpie.sample(
-        _model(f, start, dim), draws=settings.draws, tune=settings.tune, chains=chains,
-        cores=max(1, min(cores, chains)), seed=seed, progress_bar=False, save_warmup=False,
-        target_accept=settings.target_accept,
-        low_rank_modified_mass_matrix=settings.low_rank)
-    draws = np.asarray(trace.posterior["x"].values, dtype=float)
-    ss = trace.sample_stats
-    stats = {k: np.asarray(ss[v].values) for k, v in _NUTPIE_NAMES.items()}
+    global _JOB
+    _JOB = (f, start, dim, settings, seed)
+    try:
+        workers = max(1, min(cores, chains))
+        # a daemonic process (a multiprocessing pool's worker) may not start workers of its own
+        if workers == 1 or multiprocessing.current_process().daemon or \
+                "fork" not in multiprocessing.get_all_start_methods():
+            results = [_one_chain(c) for c in range(chains)]
+        else:
+            # fork: the workers inherit the compiled log density, nothing is pickled but draws
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                results = pool.map(_one_chain, range(chains))
+    finally:
+        _JOB = None
+    draws = np.stack([r[0] for r in results])
+    stats = {k: np.stack([r[1][k] for r in results]) for k in _NUTPIE_NAMES}
     stats["diverging"] = stats["diverging"].astype(bool)
     stats["reached_max_treedepth"] = stats["reached_max_treedepth"].astype(bool)
     for k in ("n_steps", "tree_depth"):

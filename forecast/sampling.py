@@ -61,7 +61,7 @@ class SamplerSettings:
     seed: int = 0
     target_accept: float = 0.9
     progress: bool = False
-    cores: int | None = None  # chains run at once; None: one per chain up to the CPUs
+    cores: int | None = None  # worker processes for the chains; None: one per chain up to the CPUs
     retry: bool = True  # sample again, longer and more carefully, when a pass shows problems
 
     def as_dict(self) -> dict:
@@ -360,7 +360,8 @@ def _draw_posterior(model, comp: _Compiled, settings: SamplerSettings):
     """
     f = _log_density(model, comp)
     xm, B = _laplace(f, comp.x0)
-    cores = min(settings.chains, settings.cores or os.cpu_count() or 1)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = min(settings.chains, settings.cores or cpus or 1)
     # the ESS asked of every pass is that of the draws the user asked for
     target = ess_target(settings.draws * settings.chains)
     record, p = [], _first_pass(settings)
