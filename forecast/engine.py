@@ -56,8 +56,8 @@ def _model(f, start, dim: int):
         return expand
 
     def initial(seed):
-        # nutpie derives the seed from the run's seed and the chain: a chain's start does not
-        # depend on the order in which threads ask
+        # the seed nutpie hands the chain, derived from its chain_seed: the start depends on
+        # the chain alone, not on which worker runs it
         return np.array(start(np.random.default_rng(seed)), dtype="float64")
 
     return from_pyfunc(dim, make_logp, make_expand, [np.dtype("float64")], [(dim,)], ["x"],
@@ -92,8 +92,8 @@ def run_chains(f, start, dim: int, chains: int, settings: Pass, seed: int,
 
     Each chain is one nutpie run with its own seed (:func:`chain_seed`). With ``cores`` above
     1 the chains run in that many forked worker processes: the log density is a Python
-    function, so threads of one process would share one interpreter (measured: no faster than
-    one thread), while processes use every core. The draws do not depend on ``cores``.
+    function, so threads of one process share one interpreter (measured: slower than running
+    the chains in turn), while processes use every core. The draws do not depend on ``cores``.
 
     Parameters
     ----------

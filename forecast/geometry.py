@@ -57,7 +57,7 @@ def uses_reference(law_name: str, priors: Mapping[str, dict]) -> bool:
     return all(priors[_prior_name(p)]["dist"] in POSITIVE for p in params)
 
 
-def log_jacobian(xp, log_mean, log_share_e, log_slopes):
+def log_jacobian(log_mean, log_share_e, log_slopes):
     """Log Jacobian of the map from the free variables to the law's parameters.
 
     The free variables are ``log m``, one logit per amplitude's share (stick-breaking, see
@@ -120,5 +120,5 @@ def reference_parameters(law_name: str, priors: Mapping[str, dict],
         spec = dict(priors[_prior_name(param)])
         dist = getattr(pm, spec.pop("dist"))
         prior = prior + pm.logp(dist.dist(**spec), value)
-    pm.Potential("reference_prior", prior + log_jacobian(pt, log_mean, log_rest, log_slopes))
+    pm.Potential("reference_prior", prior + log_jacobian(log_mean, log_rest, log_slopes))
     return theta

@@ -295,7 +295,7 @@ DRAWS_GROWTH = 4  # a retry draws at most this many times the draws asked
 
 
 def _first_pass(settings: SamplerSettings) -> Pass:
-    return Pass(settings.draws, settings.tune, settings.target_accept, low_rank=True)
+    return Pass(settings.draws, settings.tune, settings.target_accept)
 
 
 def _next_pass(prev: Pass, check: dict, max_draws: int) -> Pass:
@@ -313,7 +313,7 @@ def _next_pass(prev: Pass, check: dict, max_draws: int) -> Pass:
     if not (check["rhat"] <= RHAT_MAX and check["ess"] >= check["ess_target"]):
         want = 1.2 * check["ess_target"] / max(check["ess"], 1.0)
         draws = min(int(prev.draws * max(np.ceil(want), 2)), max_draws)
-    return Pass(draws, 2 * prev.tune, target_accept, low_rank=True)
+    return Pass(draws, 2 * prev.tune, target_accept)
 
 
 def ess_target(n_draws: int) -> float:
