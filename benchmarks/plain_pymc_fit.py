@@ -3,7 +3,7 @@
 Usage: python benchmarks/plain_pymc_fit.py RUNS.csv LAW SEED [Y_COLUMN] [frontier]
 
 Prints one JSON line: sampling seconds, min bulk ESS and max R-hat over the law's sampled
-parameters. The model is built by forecast.model.build_model so both sides fit the same thing.
+parameters. The model is built by forecast.inference.model.build_model so both sides fit the same thing.
 """
 
 import json
@@ -14,8 +14,8 @@ import arviz as az
 import pymc as pm
 
 from forecast.laws import get_law
-from forecast.model import build_model, data_priors, model_data
-from forecast.priors import resolve_priors
+from forecast.inference.model import build_model, data_priors, model_data
+from forecast.inference.priors import resolve_priors
 from forecast.runs import read_runs
 
 path, law_name, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])

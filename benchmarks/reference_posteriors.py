@@ -24,8 +24,8 @@ import pandas as pd
 import pymc as pm
 
 from forecast.laws import get_law, to_raw
-from forecast.model import build_model, data_priors, model_data
-from forecast.priors import resolve_priors
+from forecast.inference.model import build_model, data_priors, model_data
+from forecast.inference.priors import resolve_priors
 from forecast.runs import runs_from_frame
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,8 +6,8 @@ Usage:
 
 `run` draws (parameters, runs) jointly from the model's prior predictive (the law's own
 parameters), refits each simulated data set with the same model and sampler the tool uses
-(forecast.model.build_model, which samples the law at the data's reference point, and
-forecast.sampling.sample; a wrong Jacobian of that reparametrisation shows as non-uniform ranks)
+(forecast.inference.model.build_model, which samples the law at the data's reference point, and
+forecast.inference.sampling.sample; a wrong Jacobian of that reparametrisation shows as non-uniform ranks)
 and appends the rank of each true parameter among L = 99 thinned
 posterior draws to benchmarks/sbc_ranks.jsonl (one line per replicate, so a run can be stopped
 and resumed). `report` tests each parameter's ranks for uniformity (chi-square over 10 bins, 1%
@@ -36,8 +36,8 @@ N_RUNS = 30
 
 def build(seed: int):
     from forecast.laws import get_law
-    from forecast.model import build_model, data_priors, model_data
-    from forecast.priors import resolve_priors
+    from forecast.inference.model import build_model, data_priors, model_data
+    from forecast.inference.priors import resolve_priors
     from forecast.runs import runs_from_frame
 
     rng = np.random.default_rng(seed)
@@ -62,8 +62,8 @@ def ranks_of(idata, truth: dict) -> dict:
 def run(args) -> None:
     import pymc as pm
 
-    from forecast.model import ModelData, build_model
-    from forecast.sampling import SamplerSettings, sample
+    from forecast.inference.model import ModelData, build_model
+    from forecast.inference.sampling import SamplerSettings, sample
 
     data, law, priors, model = build(args.seed)
     prior = pm.sample_prior_predictive(draws=args.reps, model=model, random_seed=args.seed)

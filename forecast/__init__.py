@@ -20,7 +20,7 @@ __all__ = ["__version__", "fit", "load_fit", "read_runs"]
 
 def __getattr__(name: str):
     if name in ("fit", "load_fit"):
-        from forecast import fitting as _fitting
+        from forecast.inference import fitting as _fitting
 
         return getattr(_fitting, name)
     if name == "read_runs":

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from conftest import named_rng, within_sd
 
-from forecast.baseline import DELTA, fit_baseline, huber
+from forecast.questions.baseline import DELTA, fit_baseline, huber
 from forecast.runs import runs_from_frame
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from forecast.compose import (
+from forecast.laws.compose import (
     GUMBEL_WIDTH,
     Composition,
     at_least,

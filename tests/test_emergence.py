@@ -15,10 +15,10 @@ from conftest import named_rng, within_sd
 from scipy import optimize
 
 from forecast.cli import main
-from forecast.compose import at_least, beta_moment, gumbel_shift_decades, gumbel_width_decades
-from forecast.emergence import emergence, step_success
+from forecast.laws.compose import at_least, beta_moment, gumbel_shift_decades, gumbel_width_decades
+from forecast.questions.emergence import emergence, step_success
 from forecast.errors import InputError
-from forecast.fitting import Fit
+from forecast.inference.fitting import Fit
 from forecast.laws import get_law
 
 REFS = {"y": 1.0, "C": 1e19}
@@ -117,7 +117,7 @@ def test_correlated_and_tolerant_tasks_cross_where_their_formula_says():
     def p_at(log10_c):
         return math.exp(-A * (10.0**log10_c) ** -alpha)
 
-    from forecast.compose import Composition
+    from forecast.laws.compose import Composition
 
     iid = emergence(steps, [8])["steps"][0]["log10_flops"]["median"]
     corr = emergence(steps, [8], composition=Composition(phi=2.0))["steps"][0]
@@ -292,8 +292,8 @@ def test_cli_missing_corrupt_and_unsupported_fits(tmp_path, saved):
 def test_model_with_accuracy_has_the_weibull_block():
     import pymc as pm
 
-    from forecast.model import build_model, link_priors, model_data
-    from forecast.priors import resolve_priors
+    from forecast.inference.model import build_model, link_priors, model_data
+    from forecast.inference.priors import resolve_priors
     from forecast.runs import runs_from_frame
 
     frame, _ = simulate_step_loss("model-acc", n=20)
@@ -323,8 +323,8 @@ def test_model_accuracy_likelihood_is_the_weibull_link_in_raw_units():
     from scipy import stats
 
     from forecast.laws import get_law
-    from forecast.model import build_model, link_priors, model_data
-    from forecast.priors import resolve_priors
+    from forecast.inference.model import build_model, link_priors, model_data
+    from forecast.inference.priors import resolve_priors
     from forecast.runs import runs_from_frame
 
     frame, _ = simulate_step_loss("model-acc-units", n=12)

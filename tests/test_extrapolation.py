@@ -8,8 +8,8 @@ from conftest import FIXTURES, named_rng
 from scipy.stats import norm
 from scipy.stats import t as student_t
 
-from forecast.backtest import model_draws
-from forecast.extrapolation import (
+from forecast.questions.backtest import model_draws
+from forecast.inference.extrapolation import (
     KAPPA_MAX,
     calibrate,
     decades_beyond,
@@ -17,7 +17,7 @@ from forecast.extrapolation import (
     extrapolation_noise,
     mixture_log_density,
 )
-from forecast.fitting import Fit
+from forecast.inference.fitting import Fit
 from forecast.laws import get_law
 from forecast.runs import read_runs, runs_from_frame
 
@@ -99,10 +99,10 @@ def test_new_runs_widen_by_kappa_per_decade_beyond_the_fitted_compute():
 
 
 def test_calibrate_holds_out_the_largest_runs_and_finds_little_error_on_an_exact_law():
-    from forecast.fitting import fit
+    from forecast.inference.fitting import fit
 
     runs = read_runs(FIXTURES / "synthetic_power.csv", law="power")
-    from forecast.sampling import SamplerSettings
+    from forecast.inference.sampling import SamplerSettings
 
     result = fit(runs, "power", settings=SamplerSettings(draws=200, tune=200, chains=2, seed=3))
     ext = result.summary["extrapolation"]
@@ -132,8 +132,8 @@ def test_calibrate_skips_accuracy_laws_and_tiny_tables():
 
 def test_a_law_that_misses_its_own_largest_runs_gets_a_wide_error_and_a_warning():
     # the harness runs up to 1e11 FLOPs: a plateau, then the phase change in the last 10%
-    from forecast.fitting import fit
-    from forecast.sampling import SamplerSettings
+    from forecast.inference.fitting import fit
+    from forecast.inference.sampling import SamplerSettings
 
     runs = read_runs(FIXTURES / "harness_addition.csv", law="power")
     below = runs.subset(runs.flops <= 1e11)
@@ -166,7 +166,7 @@ def test_emergence_crossings_carry_the_extrapolation_error_in_closed_form():
     # p* = 0.5 where L = ln 2: x = (ln A - ln l - kappa z xm) / (alpha ln 10 - kappa z)
     import arviz as az
 
-    from forecast.emergence import step_success
+    from forecast.questions.emergence import step_success
 
     n, A, alpha, kappa, xm = 2000, 1e3, 0.3, 0.05, 9.0
     post = {"E": np.zeros((1, n)), "A": np.full((1, n), A), "alpha": np.full((1, n), alpha),

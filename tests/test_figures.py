@@ -14,9 +14,9 @@ from conftest import FIXTURES, named_rng
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 
-from forecast import figures as F
-from forecast.emergence import StepSuccess, emergence
-from forecast.fitting import Fit
+from forecast.report import figures as F
+from forecast.questions.emergence import StepSuccess, emergence
+from forecast.inference.fitting import Fit
 from forecast.laws import get_law, predict
 from forecast.runs import read_runs
 

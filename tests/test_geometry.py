@@ -1,6 +1,6 @@
 """The reference-point geometry: its Jacobian, and the priors it must leave as they are.
 
-``forecast.geometry`` samples ``power`` and ``chinchilla`` at the data's reference point and adds
+``forecast.inference.geometry`` samples ``power`` and ``chinchilla`` at the data's reference point and adds
 the priors of the law's own parameters with a log Jacobian. Two checks that a wrong Jacobian
 cannot pass: the Jacobian against central differences of the map, and the prior alone (a model
 with no runs) sampled by the tool's own sampler against the priors' closed-form quantiles,
@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from forecast import geometry
-from forecast.model import ModelData, build_model
-from forecast.priors import resolve_priors
+from forecast.inference import geometry
+from forecast.inference.model import ModelData, build_model
+from forecast.inference.priors import resolve_priors
 
 LAWS = {"power": ("C",), "chinchilla": ("N", "D")}
 
@@ -72,7 +72,7 @@ def prior_z(law: str, seed: int) -> dict[str, float]:
     """Largest |z| per parameter of the 5/25/50/75/95% quantiles of the sampled prior."""
     import arviz as az
 
-    from forecast.sampling import SamplerSettings, sample
+    from forecast.inference.sampling import SamplerSettings, sample
 
     data = empty_data(law)
     priors = resolve_priors(law)
@@ -102,7 +102,7 @@ def test_sampled_at_the_reference_point_the_priors_are_those_of_docs_priors(law)
 @pytest.mark.slow
 def test_the_prior_check_rejects_a_jacobian_off_by_one_power_of_the_mean(monkeypatch):
     """``m^(k-1)`` for ``m^k`` (forgetting that ``m`` is sampled as ``log m``): rejected."""
-    from forecast import sampling
+    from forecast.inference import sampling
 
     right = geometry.log_jacobian
     monkeypatch.setattr(geometry, "log_jacobian",

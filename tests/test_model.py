@@ -4,8 +4,8 @@ import numpy as np
 import pymc as pm
 import pytest
 
-from forecast.model import build_model, data_priors, model_data
-from forecast.priors import resolve_priors
+from forecast.inference.model import build_model, data_priors, model_data
+from forecast.inference.priors import resolve_priors
 from forecast.runs import read_runs
 
 

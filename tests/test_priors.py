@@ -6,7 +6,7 @@ from click.testing import CliRunner
 from forecast.cli import main
 from forecast.errors import InputError
 from forecast.laws import LAWS
-from forecast.priors import DISTRIBUTIONS, default_priors, load_priors, resolve_priors
+from forecast.inference.priors import DISTRIBUTIONS, default_priors, load_priors, resolve_priors
 
 
 @pytest.mark.parametrize("law", list(LAWS))
@@ -62,7 +62,7 @@ def test_missing_priors_file(tmp_path):
 def test_shipped_digit_chance_priors_fix_the_link_floor():
     from conftest import FIXTURES
 
-    from forecast.model import link_priors
+    from forecast.inference.model import link_priors
 
     user = load_priors(FIXTURES / "digit_chance.toml")
     assert user == {"floor": {"dist": "Fixed", "value": 0.1}}

@@ -38,8 +38,8 @@ def max_z(name: str, short: bool = False) -> tuple[float, str]:
     ``short``: one pass of 300 draws after 300 warmup steps, for the broken variants, which
     need not be sampled well to fail (the MCSE in z accounts for the shorter run).
     """
-    from forecast.fitting import fit
-    from forecast.sampling import SamplerSettings
+    from forecast.inference.fitting import fit
+    from forecast.inference.sampling import SamplerSettings
 
     case = REFERENCE["cases"][name]
     runs = ref.case_runs(case["csv"], case["law"], case["rows"])
@@ -72,20 +72,20 @@ def test_fit_matches_the_long_reference_run(name):
 
 @pytest.mark.slow
 def test_a_raw_unit_scale_off_by_five_percent_fails(monkeypatch):
-    import forecast.fitting
+    import forecast.inference.fitting
     from forecast.laws import to_raw
 
     def wrong(law, theta, refs):
         return to_raw(law, theta, {**refs, "y": 1.05 * refs["y"]})
 
-    monkeypatch.setattr(forecast.fitting, "to_raw", wrong)
+    monkeypatch.setattr(forecast.inference.fitting, "to_raw", wrong)
     z, where = max_z("power8", short=True)
     assert z > 10, where
 
 
 @pytest.mark.slow
 def test_a_jacobian_without_the_shares_term_fails(monkeypatch):
-    from forecast import geometry, sampling
+    from forecast.inference import geometry, sampling
 
     right = geometry.log_jacobian
     monkeypatch.setattr(geometry, "log_jacobian",

@@ -17,11 +17,11 @@ from conftest import FIXTURES
 from test_figures import POWER_TRUTH, fake_fit
 
 from forecast.cli import main
-from forecast.emergence import emergence as run_emergence
-from forecast.emergence import step_success, write_emergence
-from forecast.figures import fit_bands
-from forecast.fitting import load_fit
-from forecast.report import fit_runs, make_report
+from forecast.questions.emergence import emergence as run_emergence
+from forecast.questions.emergence import step_success, write_emergence
+from forecast.report.figures import fit_bands
+from forecast.inference.fitting import load_fit
+from forecast.report.page import fit_runs, make_report
 from forecast.runs import read_runs
 
 DIAGNOSTICS = ("R-hat", "ESS bulk", "ESS tail", "Divergent transitions")

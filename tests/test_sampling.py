@@ -1,6 +1,6 @@
 """The sampler: nutpie's NUTS on targets of known moments, and sample() on the model of a law.
 
-The battery runs :func:`forecast.engine.run_chains` on NumPy densities whose means, variances
+The battery runs :func:`forecast.inference.engine.run_chains` on NumPy densities whose means, variances
 and quantiles are known in closed form, and scores each estimate by z against its Monte Carlo
 standard error: a correct sampler gives |z| <= 5 except with probability ~6e-7 per estimate,
 while a sampler that is biased by a few tenths of a standard deviation fails. A test also checks
@@ -14,7 +14,7 @@ import pytest
 from conftest import named_rng
 from scipy import stats
 
-from forecast.engine import STATS, Pass, run_chains
+from forecast.inference.engine import STATS, Pass, run_chains
 
 Z_MAX = 5.0
 
@@ -153,8 +153,8 @@ QUICK = dict(draws=200, tune=200, chains=2, retry=False)  # one pass: the sizes 
 
 
 def power_model(n, seed, name="power"):
-    from forecast.model import build_model, model_data
-    from forecast.priors import resolve_priors
+    from forecast.inference.model import build_model, model_data
+    from forecast.inference.priors import resolve_priors
     from forecast.runs import runs_from_frame
 
     rng = named_rng(f"{name}-{seed}")
@@ -169,15 +169,15 @@ def power_model(n, seed, name="power"):
 
 def natural(data):
     """The same law and priors in the law's own parameters: the model the prior is drawn from."""
-    from forecast.model import build_model
-    from forecast.priors import resolve_priors
+    from forecast.inference.model import build_model
+    from forecast.inference.priors import resolve_priors
 
     return build_model(data, "power", resolve_priors("power"), geometry="natural")
 
 
 @pytest.mark.slow
 def test_sample_groups_stats_and_pointwise_log_likelihood():
-    from forecast.sampling import SamplerSettings, sample
+    from forecast.inference.sampling import SamplerSettings, sample
 
     model, data = power_model(12, 0)
     idata = sample(model, SamplerSettings(**QUICK, seed=4), prior_model=natural(data))
@@ -207,7 +207,7 @@ def test_sample_groups_stats_and_pointwise_log_likelihood():
 
 @pytest.mark.slow
 def test_sample_same_seed_identical_and_cores_do_not_matter():
-    from forecast.sampling import SamplerSettings, sample
+    from forecast.inference.sampling import SamplerSettings, sample
 
     model, data = power_model(10, 1)
     prior = natural(data)
@@ -222,7 +222,7 @@ def test_sample_same_seed_identical_and_cores_do_not_matter():
 
 @pytest.mark.slow
 def test_a_second_model_of_the_same_structure_compiles_nothing(monkeypatch):
-    from forecast import sampling
+    from forecast.inference import sampling
 
     sampling.clear_cache()
     first, data1 = power_model(10, 2)
@@ -242,9 +242,9 @@ def test_a_second_model_of_the_same_structure_compiles_nothing(monkeypatch):
 
 @pytest.mark.slow
 def test_a_fixed_prior_becomes_a_constant_draw_by_draw():
-    from forecast.model import build_model
-    from forecast.priors import resolve_priors
-    from forecast.sampling import SamplerSettings, sample
+    from forecast.inference.model import build_model
+    from forecast.inference.priors import resolve_priors
+    from forecast.inference.sampling import SamplerSettings, sample
 
     _, data = power_model(10, 4)
     priors = resolve_priors("power", {"E_scaled": {"dist": "Fixed", "value": 0.5}})
@@ -257,7 +257,7 @@ def test_a_fixed_prior_becomes_a_constant_draw_by_draw():
 def test_compiling_records_no_tag_traces_and_restores_the_flag(monkeypatch):
     import pytensor
 
-    from forecast import sampling
+    from forecast.inference import sampling
 
     before = pytensor.config.traceback__limit
     sampling.clear_cache()
@@ -279,7 +279,7 @@ def test_compiling_records_no_tag_traces_and_restores_the_flag(monkeypatch):
 def test_a_traceback_limit_the_user_set_is_kept(monkeypatch):
     import pytensor
 
-    from forecast import sampling
+    from forecast.inference import sampling
 
     sampling.clear_cache()
     seen = []
@@ -302,7 +302,7 @@ def test_a_pass_with_problems_is_retried_longer_and_recorded():
     """Five warmup steps leave a poor first pass; the fit samples again and says what it did."""
     import json
 
-    from forecast.sampling import SamplerSettings, ess_target, sample
+    from forecast.inference.sampling import SamplerSettings, ess_target, sample
 
     model, data = power_model(12, 7)
     idata = sample(model, SamplerSettings(draws=300, tune=5, chains=2, seed=1),

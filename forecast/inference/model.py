@@ -15,9 +15,9 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from forecast.geometry import reference_parameters, uses_reference
+from forecast.inference.geometry import reference_parameters, uses_reference
 from forecast.laws import Law, get_law
-from forecast.priors import default_priors
+from forecast.inference.priors import default_priors
 from forecast.runs import Runs
 
 __all__ = ["LINK_PRIORS", "ModelData", "build_model", "data_priors", "link_priors",
@@ -91,7 +91,7 @@ def _prior(name: str, spec: Mapping[str, float], **kw):
 
 def link_priors(user: Mapping[str, object] | None = None, source: str = "priors") -> dict:
     """Priors of the joint weibull link: :data:`LINK_PRIORS` with the user's overrides."""
-    from forecast.priors import check_prior
+    from forecast.inference.priors import check_prior
 
     user = dict(user or {})
     return {**LINK_PRIORS, **{k: check_prior(k, v, source) for k, v in user.items()}}
@@ -142,9 +142,9 @@ def build_model(data: ModelData, law: Law | str, priors: Mapping[str, dict],
     law : Law or str
         The law.
     priors : mapping
-        A prior for every sampled parameter (see :func:`forecast.priors.resolve_priors`).
+        A prior for every sampled parameter (see :func:`forecast.inference.priors.resolve_priors`).
     geometry : {"reference", "natural"}
-        ``"reference"``: where :func:`forecast.geometry.uses_reference` allows it, sample the
+        ``"reference"``: where :func:`forecast.inference.geometry.uses_reference` allows it, sample the
         law at the data's reference point (same priors, same posterior, a geometry NUTS can
         follow on small ladders); ``"natural"``: sample the law's own parameters, a model that
         ``pm.sample_prior_predictive`` can draw from.

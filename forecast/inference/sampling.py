@@ -14,7 +14,7 @@ How a fit is drawn (``docs/performance.md`` has the measurements behind each cho
    PyTensor's on-disk cache of C code (``~/.pytensor``) is kept.
 2. A point fit (L-BFGS on the log posterior) and its Laplace approximation (central differences
    of the gradient) give each chain an over-dispersed start near the posterior's bulk.
-3. nutpie's NUTS (:mod:`forecast.engine`) runs the chains on that compiled function and adapts
+3. nutpie's NUTS (:mod:`forecast.inference.engine`) runs the chains on that compiled function and adapts
    the step size and a low-rank modified mass matrix during warmup. When a pass shows
    divergences, an R-hat above :data:`RHAT_MAX` or a bulk ESS below :func:`ess_target`, the fit
    samples again, at most twice, with twice the warmup and what the problems ask: a higher
@@ -24,7 +24,7 @@ How a fit is drawn (``docs/performance.md`` has the measurements behind each cho
 4. Constrained values, deterministics, the pointwise log-likelihood and the posterior
    predictive of all draws come from one vectorised function; prior and prior predictive from
    ``pm.sample_prior_predictive`` (of the law's own parameters when the model samples at the
-   reference point: :mod:`forecast.geometry`).
+   reference point: :mod:`forecast.inference.geometry`).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from forecast.engine import Pass, run_chains
+from forecast.inference.engine import Pass, run_chains
 from forecast.errors import FitError
 
 __all__ = ["SamplerSettings", "clear_cache", "laplace_draws", "sample", "structure_key"]
@@ -421,7 +421,7 @@ def laplace_draws(model, n: int, seed: int) -> dict[str, np.ndarray]:
 
     A Gaussian at the mode of the log density in the unconstrained space, with the covariance
     from the Hessian there (the same one that starts and preconditions NUTS), mapped back to the
-    parameters. Cheap: for quick refits such as :mod:`forecast.extrapolation`'s inner fit.
+    parameters. Cheap: for quick refits such as :mod:`forecast.inference.extrapolation`'s inner fit.
 
     Returns
     -------

@@ -7,7 +7,7 @@ law's log mean), so pointwise log-likelihoods are comparable across laws:
   law predicts a run left out at random, i.e. *interpolation*;
 - **leave-future-out** (LFO): the law is refitted on the runs at or below a compute cutoff and
   scored on the runs above it by the log predictive density of their ``log y`` (summed), plus the
-  backtest scores of :mod:`forecast.backtest`; this is *extrapolation*, what forecasts need;
+  backtest scores of :mod:`forecast.questions.backtest`; this is *extrapolation*, what forecasts need;
 - **stacking weights** of the LOO predictive distributions (Yao et al. 2018).
 
 The chosen law is the one with the best LFO score: LOO favours flexible laws that bend to the
@@ -20,10 +20,10 @@ import warnings
 
 import numpy as np
 
-from forecast.backtest import model_draws, score, split_runs
-from forecast.baseline import covariates
+from forecast.questions.backtest import model_draws, score, split_runs
+from forecast.questions.baseline import covariates
 from forecast.errors import InputError
-from forecast.extrapolation import (
+from forecast.inference.extrapolation import (
     decades_beyond,
     lfo_cutoff,
     mixing_variances,
@@ -49,7 +49,7 @@ def log_predictive_density(result, test: Runs, rng: np.random.Generator | None =
     """Log predictive density of each held-out run's ``log y`` under a fit (loss laws).
 
     ``log( mean over draws of p(log y | log L(x), sigma, nu, kappa d) )``, one value per run: the
-    Student-t noise, plus the fit's extrapolation error (:mod:`forecast.extrapolation`) when it
+    Student-t noise, plus the fit's extrapolation error (:mod:`forecast.inference.extrapolation`) when it
     has one, through the normal scale mixture (``rng`` draws its mixing variances).
     """
     from scipy.special import logsumexp
@@ -81,12 +81,12 @@ def compare_laws(runs_by_law: dict[str, Runs], *, cutoff: float | None = None,
         The same runs, read for each law to compare (loss laws only).
     cutoff : float, optional
         LFO cutoff in FLOPs (default: :func:`lfo_cutoff` of the first law's runs).
-    settings : forecast.sampling.SamplerSettings, optional
+    settings : forecast.inference.sampling.SamplerSettings, optional
         Sampler settings of every fit.
     seed : int
         Seed of the predictive draws of the LFO scores.
     extrapolation : {"lfo", "none"}
-        Whether each fit estimates its extrapolation error (see :func:`forecast.fitting.fit`).
+        Whether each fit estimates its extrapolation error (see :func:`forecast.inference.fitting.fit`).
 
     Returns
     -------
@@ -99,7 +99,7 @@ def compare_laws(runs_by_law: dict[str, Runs], *, cutoff: float | None = None,
     """
     import arviz as az
 
-    from forecast.fitting import fit
+    from forecast.inference.fitting import fit
 
     if not runs_by_law:
         raise InputError("no law to compare; give at least two with --laws")

@@ -1,7 +1,7 @@
 """Backtests: fit on the runs at or below a compute cutoff, forecast the runs above, score.
 
 Scores (the same for the Bayesian model and for the point-fit baseline of
-:mod:`forecast.baseline`):
+:mod:`forecast.questions.baseline`):
 
 - ``median_ape``: median over held-out runs of ``|point - y| / y``, in percent; the model's point
   is the posterior median of the law's mean, the baseline's its best fit;
@@ -13,7 +13,7 @@ Scores (the same for the Bayesian model and for the point-fit baseline of
 The model's predictive draws are for a *new run*, not for the mean: at each posterior draw the
 law's mean times ``exp(sigma * t_nu + kappa * d * z)``: the Student-t noise in log space of the
 fitted model, plus, ``d`` decades beyond the largest fitted compute, the fit's extrapolation
-error (:mod:`forecast.extrapolation`); a Beta draw for accuracy laws. The baseline's are the
+error (:mod:`forecast.inference.extrapolation`); a Beta draw for accuracy laws. The baseline's are the
 bootstrap percentile intervals of the curve, as the usual procedure reports them, and, as
 ``baseline_noise``, the same with a resampled residual of the fit added (a predictive interval
 for it too).
@@ -26,9 +26,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from forecast.baseline import covariates, fit_baseline
+from forecast.questions.baseline import covariates, fit_baseline
 from forecast.errors import InputError
-from forecast.extrapolation import extrapolation_noise
+from forecast.inference.extrapolation import extrapolation_noise
 from forecast.laws import get_law, predict
 from forecast.runs import Runs
 
@@ -123,11 +123,11 @@ def model_draws(result, runs: Runs, rng: np.random.Generator) -> tuple[np.ndarra
 
     A new run's loss is the mean times ``exp(sigma t_nu + kappa d z)``: the fitted Student-t
     noise plus the fit's extrapolation error ``d`` decades beyond its largest compute
-    (:func:`forecast.extrapolation.extrapolation_noise`).
+    (:func:`forecast.inference.extrapolation.extrapolation_noise`).
 
     Parameters
     ----------
-    result : forecast.fitting.Fit
+    result : forecast.inference.fitting.Fit
         A fitted law.
     runs : Runs
         Where to predict (their covariates; their metric is not read).
@@ -200,7 +200,7 @@ def crossing_scores(result, runs: Runs, ks: Sequence[int], cutoff: float, *,
                     threshold: float = 0.5, link: str | None = None) -> list[dict]:
     """Score the forecast crossing of each k-step task against the one observed in ``runs``.
 
-    The forecast is :func:`forecast.emergence.emergence` of the fit (runs at or below the
+    The forecast is :func:`forecast.questions.emergence.emergence` of the fit (runs at or below the
     cutoff); the observation is :func:`observed_crossing` of the column ``exact_k{k}`` over all
     runs. ``error_decades`` is the forecast median minus the observed ``log10 C``; ``inside_90``
     whether the observation lies in the forecast's 90% interval; ``observed_above_cutoff``
@@ -211,7 +211,7 @@ def crossing_scores(result, runs: Runs, ks: Sequence[int], cutoff: float, *,
     InputError
         If a column ``exact_k{k}`` is missing or not numeric.
     """
-    from forecast.emergence import emergence, step_success
+    from forecast.questions.emergence import emergence, step_success
 
     require_exact(runs, ks)
     forecast = emergence(step_success(result, link), ks, threshold=threshold)
@@ -243,7 +243,7 @@ def backtest(runs: Runs, law: str, cutoff: float, *, settings=None, priors: dict
         The law to fit.
     cutoff : float
         Compute in FLOPs: runs at or below it are fitted, the rest forecast.
-    settings : forecast.sampling.SamplerSettings, optional
+    settings : forecast.inference.sampling.SamplerSettings, optional
         Sampler settings of the Bayesian fit.
     priors : dict, optional
         User priors of the Bayesian fit.
@@ -257,7 +257,7 @@ def backtest(runs: Runs, law: str, cutoff: float, *, settings=None, priors: dict
     threshold : float
         Success level of the crossing backtest.
     extrapolation : {"lfo", "none"}
-        Whether the fit estimates its extrapolation error (see :func:`forecast.fitting.fit`).
+        Whether the fit estimates its extrapolation error (see :func:`forecast.inference.fitting.fit`).
 
     Returns
     -------
@@ -274,7 +274,7 @@ def backtest(runs: Runs, law: str, cutoff: float, *, settings=None, priors: dict
     InputError
         If the cutoff leaves too few runs to fit or none to test.
     """
-    from forecast.fitting import fit
+    from forecast.inference.fitting import fit
 
     fit_runs, test = split_runs(runs, cutoff, law)
     require_exact(runs, steps)

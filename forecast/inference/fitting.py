@@ -23,7 +23,7 @@ from forecast.errors import InputError, Interrupted
 from forecast.laws import LAWS, Law, compute_optimal, get_law, to_raw
 from forecast.outputs import atomic_write, write_json
 from forecast.runs import Runs
-from forecast.sampling import ESS_MIN, RHAT_MAX, SamplerSettings, sample
+from forecast.inference.sampling import ESS_MIN, RHAT_MAX, SamplerSettings, sample
 
 __all__ = ["Fit", "SamplerSettings", "diagnostics", "fit", "load_fit", "memorisation",
            "optimal_allocation"]
@@ -57,7 +57,7 @@ class Fit:
 
     @property
     def extrapolation(self) -> dict:
-        """Extrapolation error of :mod:`forecast.extrapolation` (0 for fits made without it)."""
+        """Extrapolation error of :mod:`forecast.inference.extrapolation` (0 for fits made without it)."""
         text = self.idata.attrs.get("extrapolation")
         if text:
             return json.loads(text)
@@ -297,7 +297,7 @@ def fit(runs: Runs, law: str = "power", *, priors: dict | None = None,
     law : str
         One of :data:`forecast.laws.LAWS`.
     priors : dict, optional
-        User priors overriding the defaults (see :mod:`forecast.priors`).
+        User priors overriding the defaults (see :mod:`forecast.inference.priors`).
     settings : SamplerSettings, optional
         Draws, tuning steps, chains and seed.
     priors_source : str
@@ -305,11 +305,11 @@ def fit(runs: Runs, law: str = "power", *, priors: dict | None = None,
     acc : str, optional
         A per-step accuracy column of the runs: fit the weibull link ``acc = floor + (1 - floor)
         exp(-(L(C) / L0)^s)`` jointly with the loss law (priors of ``floor``, ``s``,
-        ``L0_scaled``, ``kappa`` in :data:`forecast.model.LINK_PRIORS`, overridable like the
+        ``L0_scaled``, ``kappa`` in :data:`forecast.inference.model.LINK_PRIORS`, overridable like the
         law's).
     extrapolation : {"lfo", "none"}
         ``"lfo"`` (default) also estimates the law's extrapolation error by leave-future-out on
-        these runs (:func:`forecast.extrapolation.calibrate`), which widens every forecast for a
+        these runs (:func:`forecast.inference.extrapolation.calibrate`), which widens every forecast for a
         new run beyond the largest fitted compute; ``"none"`` leaves it out.
 
     Returns
@@ -324,10 +324,10 @@ def fit(runs: Runs, law: str = "power", *, priors: dict | None = None,
     FitError
         If sampling fails.
     """
-    from forecast.extrapolation import KAPPA_MAX, calibrate, uncalibrated
-    from forecast.geometry import uses_reference
-    from forecast.model import LINK_PRIORS, build_model, data_priors, link_priors, model_data
-    from forecast.priors import resolve_priors
+    from forecast.inference.extrapolation import KAPPA_MAX, calibrate, uncalibrated
+    from forecast.inference.geometry import uses_reference
+    from forecast.inference.model import LINK_PRIORS, build_model, data_priors, link_priors, model_data
+    from forecast.inference.priors import resolve_priors
 
     spec = get_law(law)
     settings = settings or SamplerSettings()

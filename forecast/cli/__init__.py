@@ -163,7 +163,7 @@ def fit_cmd(runs_csv, law, y_col, acc, frontier, out, priors_path, draws, tune, 
     """
     from forecast.errors import InputError
     from forecast.outputs import check_out_dir
-    from forecast.priors import load_priors
+    from forecast.inference.priors import load_priors
     from forecast.runs import read_runs
 
     runs = read_runs(runs_csv, y=y_col, law=law)
@@ -188,7 +188,7 @@ def fit_cmd(runs_csv, law, y_col, acc, frontier, out, priors_path, draws, tune, 
     for line in runs.warnings:
         warn(line)
 
-    from forecast.fitting import SamplerSettings, fit, optimal_allocation
+    from forecast.inference.fitting import SamplerSettings, fit, optimal_allocation
 
     settings = SamplerSettings(draws=draws, tune=tune, chains=chains, seed=seed,
                                progress=sys.stderr.isatty())
@@ -308,9 +308,9 @@ def emergence_cmd(fit_dirs, steps_text, threshold, link, from_k, phi, allow_erro
     out = out or fit_dirs[0]
     check_out_dir(out)
 
-    from forecast.compose import Composition
-    from forecast.emergence import emergence, step_success, write_emergence
-    from forecast.fitting import load_fit
+    from forecast.laws.compose import Composition
+    from forecast.questions.emergence import emergence, step_success, write_emergence
+    from forecast.inference.fitting import load_fit
 
     fits = [load_fit(d) for d in fit_dirs]
     steps = [step_success(f, link, from_k=from_k, seed=i) for i, f in enumerate(fits)]
@@ -395,7 +395,7 @@ def backtest_cmd(runs_csv, cutoff, cutoffs, law, y_col, boot, draws, tune, chain
     50/80/90/95% predictive intervals for a new run, and the CRPS; and the same for the usual
     point fit (Huber on log loss, L-BFGS-B from a grid, bootstrap percentile intervals).
     """
-    from forecast.backtest import require_exact, split_runs, sweep
+    from forecast.questions.backtest import require_exact, split_runs, sweep
     from forecast.errors import InputError
     from forecast.runs import read_runs
 
@@ -410,7 +410,7 @@ def backtest_cmd(runs_csv, cutoff, cutoffs, law, y_col, boot, draws, tune, chain
     for line in runs.warnings:
         warn(line)
 
-    from forecast.sampling import SamplerSettings
+    from forecast.inference.sampling import SamplerSettings
 
     settings = SamplerSettings(draws=draws, tune=tune, chains=chains, seed=seed)
     results = sweep(runs, law, levels, settings=settings, n_boot=boot, seed=seed, steps=steps,
@@ -444,8 +444,8 @@ def compare_cmd(runs_csv, laws_text, y_col, cutoff, draws, tune, chains, seed, e
     Each law is fitted to all runs (for LOO and stacking weights) and to the runs at or below
     the cutoff (scored on those above). The chosen law is the best at leave-future-out.
     """
-    from forecast.backtest import split_runs
-    from forecast.compare import candidate_laws, compare_laws, lfo_cutoff
+    from forecast.questions.backtest import split_runs
+    from forecast.questions.compare import candidate_laws, compare_laws, lfo_cutoff
     from forecast.errors import InputError
     from forecast.runs import read_runs
 
@@ -465,7 +465,7 @@ def compare_cmd(runs_csv, laws_text, y_col, cutoff, draws, tune, chains, seed, e
     for line in base.warnings:
         warn(line)
 
-    from forecast.sampling import SamplerSettings
+    from forecast.inference.sampling import SamplerSettings
 
     settings = SamplerSettings(draws=draws, tune=tune, chains=chains, seed=seed)
     result = compare_laws(runs_by_law, cutoff=cut, settings=settings, seed=seed,

@@ -87,11 +87,11 @@ def fit_bands(fit, C: np.ndarray, *, seed: int = 0) -> dict[str, dict[str, np.nd
     train with ``C`` FLOPs).
     A new run adds the fitted noise: ``mean * exp(sigma t_nu + kappa d z)`` per draw (Student-t
     in log space, plus the extrapolation error beyond the fitted compute), or a Beta draw for
-    accuracy laws (:func:`forecast.backtest.model_draws`).
+    accuracy laws (:func:`forecast.questions.backtest.model_draws`).
 
     Parameters
     ----------
-    fit : forecast.fitting.Fit
+    fit : forecast.inference.fitting.Fit
         The fit.
     C : numpy.ndarray
         Compute in FLOPs, shape ``(m,)``.
@@ -106,7 +106,7 @@ def fit_bands(fit, C: np.ndarray, *, seed: int = 0) -> dict[str, dict[str, np.nd
     """
     import pandas as pd
 
-    from forecast.backtest import model_draws
+    from forecast.questions.backtest import model_draws
     from forecast.runs import Runs
 
     C = np.asarray(C, dtype=float)
@@ -152,7 +152,7 @@ def fit_figure(runs, fit, *, budget: float | None = None, seed: int = 0,
     ----------
     runs : forecast.runs.Runs
         The runs that were fitted (x: ``runs.flops``, y: ``runs.y``).
-    fit : forecast.fitting.Fit
+    fit : forecast.inference.fitting.Fit
         The fit.
     budget : float, optional
         Compute budget in FLOPs, drawn as a vertical line (and the curve extended to it).
@@ -421,7 +421,7 @@ def emergence_figure(result: Mapping, *, max_curves: int = 12) -> object:
     Parameters
     ----------
     result : mapping
-        The emergence result (``emergence.json``; :func:`forecast.emergence.emergence`).
+        The emergence result (``emergence.json``; :func:`forecast.questions.emergence.emergence`).
     max_curves : int
         Draw at most this many values of k (evenly picked, always the first and last).
 
@@ -495,7 +495,7 @@ def calibration_figure(results: Sequence[Mapping]) -> object:
     Parameters
     ----------
     results : sequence of mapping
-        Backtest results (:func:`forecast.backtest.backtest`, as ``forecast backtest --json``
+        Backtest results (:func:`forecast.questions.backtest.backtest`, as ``forecast backtest --json``
         prints them).
 
     Returns

@@ -56,7 +56,7 @@ _DEFAULTS: dict[str, dict[str, dict]] = {
         # change of slope at the break; alpha + delta is the slope beyond it
         "delta": {"dist": "Normal", "mu": 0.0, "sigma": 0.3},
         # log(Cb / C0): the break lies within the data's span or near it (sigma: the data's
-        # log-compute span, see forecast.model.data_priors)
+        # log-compute span, see forecast.inference.model.data_priors)
         "log_xb": {"dist": "Normal", "mu": 0.0, "sigma": 3.0},
         # sharpness of the bend, in natural-log units of compute
         "f": {"dist": "LogNormal", "mu": 0.0, "sigma": 0.5},
@@ -66,7 +66,7 @@ _DEFAULTS: dict[str, dict[str, dict]] = {
         # slope per e-fold of compute: median 1 (accuracy 27% -> 73% over 2 e-folds)
         "s": {"dist": "LogNormal", "mu": 0.0, "sigma": 1.0},
         # log(C50 / C0): the midpoint within a few e-folds of the data (sigma: twice the data's
-        # log-compute span, see forecast.model.data_priors)
+        # log-compute span, see forecast.inference.model.data_priors)
         "log_x50": {"dist": "Normal", "mu": 0.0, "sigma": 5.0},
     },
 }
@@ -138,7 +138,7 @@ def resolve_priors(law_name: str, user: Mapping[str, object] | None = None, *,
     user : mapping, optional
         ``{parameter: {"dist": ..., **arguments}}`` overriding some defaults.
     derived : mapping, optional
-        Priors set from the data (see :func:`forecast.model.data_priors`).
+        Priors set from the data (see :func:`forecast.inference.model.data_priors`).
     source : str
         Where the user priors came from, for error messages (e.g. the TOML file's path).
 

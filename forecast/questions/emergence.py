@@ -1,12 +1,12 @@
 """From a fitted law to an emergence forecast: when a k-step task crosses its threshold.
 
-:func:`step_success` turns a :class:`forecast.fitting.Fit` and a link into per-step success
+:func:`step_success` turns a :class:`forecast.inference.fitting.Fit` and a link into per-step success
 ``p(C)`` per posterior draw (:class:`StepSuccess`); :func:`emergence` composes steps into task
-success ``P_k(C)`` (:class:`forecast.compose.Composition`), finds the crossing compute per draw and
+success ``P_k(C)`` (:class:`forecast.laws.compose.Composition`), finds the crossing compute per draw and
 returns the JSON of DESIGN.md section 3 with the curves of both views of emergence (the hard
 metric ``P_k`` and the soft ones: fraction and expected number of correct steps);
 :func:`write_emergence` saves it as ``emergence.json`` next to the fit. The math is in
-:mod:`forecast.compose`; ``docs/emergence.md`` documents the JSON.
+:mod:`forecast.laws.compose`; ``docs/emergence.md`` documents the JSON.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from forecast.compose import (
+from forecast.laws.compose import (
     Composition,
     exp_link,
     exp_link_inverse,
@@ -31,7 +31,7 @@ from forecast.compose import (
     weibull_link_inverse,
 )
 from forecast.errors import InputError
-from forecast.extrapolation import decades_beyond
+from forecast.inference.extrapolation import decades_beyond
 from forecast.laws import predict
 from forecast.outputs import write_json
 
@@ -62,7 +62,7 @@ class StepSuccess:
     source : str
         Where the fit came from, for messages.
     kappa, flops_max, z : float, float, numpy.ndarray or None
-        The fit's extrapolation error (:mod:`forecast.extrapolation`): beyond ``flops_max``
+        The fit's extrapolation error (:mod:`forecast.inference.extrapolation`): beyond ``flops_max``
         each draw's loss curve is multiplied by ``exp(kappa log10(C / flops_max) z)``, with
         one ``z ~ N(0, 1)`` per draw (``(n_draws, 1)``): an uncertain curve, not run noise.
     """
@@ -145,7 +145,7 @@ def step_success(fit, link: str | None = None, *, from_k: int = 1, seed: int = 0
 
     Parameters
     ----------
-    fit : forecast.fitting.Fit
+    fit : forecast.inference.fitting.Fit
         A fit of a law of compute (``power``, ``pure``, ``broken`` or ``logistic``).
     link : str, optional
         ``exp``, ``weibull`` or ``logistic``; by default ``logistic`` for a ``logistic`` fit,

@@ -3,7 +3,7 @@
 :func:`make_report` reads a fit folder (``fit.nc`` and ``summary.json`` from ``forecast fit``,
 and where present ``emergence.json`` from ``forecast emergence``, ``backtest.json`` as
 ``forecast backtest --json`` prints it, ``compare.json`` from a law comparison), draws the
-figures of :mod:`forecast.figures`, writes them to ``DIR/figures/*.png`` and embeds the same
+figures of :mod:`forecast.report.figures`, writes them to ``DIR/figures/*.png`` and embeds the same
 bytes as base64 in ``DIR/report.html``, with the tables: data, posterior summary and diagnostics,
 crossings, backtest, law comparison. Nothing in the page needs the network.
 """
@@ -113,7 +113,7 @@ def _png(fig, dpi: int) -> bytes:
 
 
 def _figures(fit, runs, extras: dict, budget: float | None, seed: int, dpi: int):
-    from forecast import figures as F
+    from forecast.report import figures as F
 
     law = fit.law
     noise = ("a Beta draw around the mean with the fitted precision kappa" if law.metric == "unit"
@@ -217,7 +217,7 @@ def _data_table(fit, runs, summary: dict) -> str:
 
 
 def _diagnostics(fit, summary: dict) -> tuple[dict, int, list[str]]:
-    from forecast.fitting import diagnostics as diagnose
+    from forecast.inference.fitting import diagnostics as diagnose
 
     extra = tuple(n for n in summary.get("params", {}) if n not in fit.law.params)
     extra += tuple(n for n in NOISE if n in fit.idata.posterior)
@@ -228,7 +228,7 @@ def _diagnostics(fit, summary: dict) -> tuple[dict, int, list[str]]:
 
 
 def _posterior_table(params: dict) -> str:
-    from forecast.fitting import ESS_MIN, RHAT_MAX
+    from forecast.inference.fitting import ESS_MIN, RHAT_MAX
 
     rows = []
     for name, p in params.items():
@@ -336,7 +336,7 @@ def _figure_html(fig: Figure) -> str:
 
 def _at_budget(fit, budget: float, seed: int) -> str:
     """Say what the law forecasts at the budget (mean and new run, median and 90%)."""
-    from forecast.figures import fit_bands
+    from forecast.report.figures import fit_bands
 
     bands = fit_bands(fit, np.array([float(budget)]), seed=seed)
     m, n = ({k: v[0] for k, v in bands[kind].items()} for kind in ("mean", "new"))
@@ -349,7 +349,7 @@ def _at_budget(fit, budget: float, seed: int) -> str:
 
 def _predictive_check(fit, runs, seed: int) -> str:
     """Say how many runs lie outside the 90% interval for a new run at their own covariates."""
-    from forecast.backtest import model_draws
+    from forecast.questions.backtest import model_draws
 
     with np.errstate(over="ignore"):
         _, new = model_draws(fit, runs, np.random.default_rng(seed))
@@ -386,7 +386,7 @@ def render_html(fit, runs, figures: list[Figure], extras: dict, *, note: str = "
 
     Parameters
     ----------
-    fit : forecast.fitting.Fit
+    fit : forecast.inference.fitting.Fit
         The fit.
     runs : forecast.runs.Runs
         The runs it was made from.
@@ -467,7 +467,7 @@ def make_report(folder: str | Path = "forecast-out", *, fit=None, budget: float 
     ----------
     folder : str or Path
         A fit folder (``forecast fit --out``).
-    fit : forecast.fitting.Fit, optional
+    fit : forecast.inference.fitting.Fit, optional
         The fit saved in ``folder``, if already in memory (else it is loaded).
     budget : float, optional
         Compute budget in FLOPs to mark on the fit; by default the budget of the fit's
@@ -487,7 +487,7 @@ def make_report(folder: str | Path = "forecast-out", *, fit=None, budget: float 
     InputError
         If the folder holds no fit, or a result file in it is not valid JSON.
     """
-    from forecast.fitting import load_fit
+    from forecast.inference.fitting import load_fit
 
     folder = Path(folder)
     fit = fit if fit is not None else load_fit(folder)

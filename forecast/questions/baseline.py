@@ -7,7 +7,7 @@ percentiles of refits on bootstrap resamples of the runs.
 
 It works for any law of :data:`forecast.laws.LAWS`. Parameters are optimised in the same
 scale-free units the Bayesian model samples (covariates over their geometric means, the metric
-over its median; see :func:`forecast.model.model_data`), which changes the conditioning of the
+over its median; see :func:`forecast.inference.model.model_data`), which changes the conditioning of the
 problem but not its optimum, and reported in raw units through :func:`forecast.laws.to_raw`.
 Parameters that the law's default priors fix (the ``logistic`` chance floor) stay fixed. Laws of
 accuracy (``logistic``) have their Huber residuals on the accuracy itself, not its log.
@@ -177,8 +177,8 @@ def _compile(law_name: str, free: tuple, fixed: tuple, logs: tuple, cov: tuple, 
 
 
 def _setup(runs: Runs, law: Law, delta: float) -> tuple[_Problem, dict, list, list]:
-    from forecast.model import model_data
-    from forecast.priors import default_priors
+    from forecast.inference.model import model_data
+    from forecast.inference.priors import default_priors
 
     data = model_data(runs, law)
     y = data.y / data.refs["y"]
