@@ -43,7 +43,8 @@ from pathlib import Path
 import numpy as np
 
 from forecast.questions.backtest import crossing_scores, observed_crossing
-from forecast.laws.compose import chain, exp_link, heterogeneous
+from forecast.laws.compose import chain, heterogeneous
+from forecast.laws.links import exp_link
 from forecast.questions.emergence import emergence, step_success
 from forecast.errors import FitError
 from forecast.inference.fitting import SamplerSettings, fit

@@ -25,7 +25,7 @@ runs = read_runs(path, law=law_name, y=y)
 if "frontier" in sys.argv[5:]:
     runs = runs.frontier()
 data = model_data(runs, law)
-priors = resolve_priors(law_name, None, derived=data_priors(data, law))
+priors = resolve_priors(law, None, derived=data_priors(data, law))
 model = build_model(data, law, priors, geometry="natural")  # the model as docs/math.md writes it
 t0 = time.perf_counter()
 with model:

@@ -88,7 +88,7 @@ def main() -> None:
         runs = case_runs(csv, law_name, rows)
         law = get_law(law_name)
         data = model_data(runs, law)
-        priors = resolve_priors(law_name, derived=data_priors(data, law))
+        priors = resolve_priors(law, derived=data_priors(data, law))
         t0 = time.perf_counter()
         with build_model(data, law, priors, geometry="natural"):
             idata = pm.sample(draws=args.draws, tune=args.tune, chains=4, cores=2,

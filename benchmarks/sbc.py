@@ -45,7 +45,7 @@ def build(seed: int):
     runs = runs_from_frame(pd.DataFrame({"flops": flops, "loss": np.ones(N_RUNS)}))
     law = get_law("power")
     data = model_data(runs, law, refs={"y": 1.0, "C": float(np.exp(np.log(flops).mean()))})
-    priors = resolve_priors("power", None, derived=data_priors(data, law))
+    priors = resolve_priors(law, None, derived=data_priors(data, law))
     return data, law, priors, build_model(data, law, priors, geometry="natural")
 
 

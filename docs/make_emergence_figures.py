@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecast.laws.compose import exp_link, gumbel_shift_decades, gumbel_width_decades
+from forecast.laws.compose import gumbel_shift_decades, gumbel_width_decades
+from forecast.laws.links import exp_link
 
 ROOT = Path(__file__).resolve().parents[1]
 FIGURES = ROOT / "docs" / "figures"

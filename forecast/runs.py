@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from forecast.errors import InputError
-from forecast.laws import LAWS
+from forecast.laws import Law, get_law
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -77,6 +77,11 @@ class Runs:
             raise InputError(f"{self.source}: no column '{name}'{' ' + what if what else ''}; "
                              f"the file has {', '.join(self.frame.columns)}")
         return _numeric(self.source, self.frame[name].tolist(), name, positive=False)
+
+    def covariates(self, law: Law) -> dict[str, np.ndarray]:
+        """Return the raw covariates a law reads: ``C`` (FLOPs) or ``N`` and ``D``."""
+        table = {"C": self.flops, "N": self.params, "D": self.tokens}
+        return {k: np.asarray(table[k], dtype=float) for k in law.covariates}
 
     def subset(self, mask: np.ndarray) -> Runs:
         """Return the runs where ``mask`` is true (e.g. those below a compute cutoff)."""
@@ -201,7 +206,7 @@ def _numeric(path: str, cells: Sequence, col: str, *, positive: bool) -> np.ndar
     return values
 
 
-def runs_from_frame(frame: pd.DataFrame, *, y: str = "loss", law: str = "power",
+def runs_from_frame(frame: pd.DataFrame, *, y: str = "loss", law: Law | str = "power",
                     source: str = "<frame>", sha256: str = "") -> Runs:
     """Validate a data frame of runs for a law and metric.
 
@@ -211,7 +216,7 @@ def runs_from_frame(frame: pd.DataFrame, *, y: str = "loss", law: str = "power",
         One row per run or checkpoint.
     y : str
         The metric column.
-    law : str
+    law : forecast.laws.Law or str
         The law to be fitted: it decides the columns needed and the least number of runs.
     source : str
         Name used in error messages.
@@ -238,12 +243,10 @@ def runs_from_frame(frame: pd.DataFrame, *, y: str = "loss", law: str = "power",
     return Runs(source, frame, y, flops, yv, params, tokens, sha256, warnings)
 
 
-def _validate(columns: Mapping[str, Sequence], n_rows: int, *, y: str, law: str,
+def _validate(columns: Mapping[str, Sequence], n_rows: int, *, y: str, law: Law | str,
               source: str) -> tuple:
     """Check a table given as columns; return flops, y, params, tokens and the warnings."""
-    if law not in LAWS:
-        raise InputError(f"unknown law '{law}'; use one of {', '.join(LAWS)}")
-    spec = LAWS[law]
+    spec = get_law(law)
     names = list(columns)
     if n_rows == 0:
         raise InputError(f"{source}: has a header but no rows; add one row per run")
@@ -260,7 +263,7 @@ def _validate(columns: Mapping[str, Sequence], n_rows: int, *, y: str, law: str,
         )
     if "N" in spec.covariates and not ("params" in has and ({"tokens", "flops"} & has)):
         raise InputError(
-            f"{source}: law '{law}' needs columns 'params' and 'tokens' (or 'flops'); "
+            f"{source}: law '{spec.name}' needs columns 'params' and 'tokens' (or 'flops'); "
             f"the file has {', '.join(names)}; use --law power for compute only"
         )
     params = _numeric(source, columns["params"], "params", positive=True) if "params" in has \
@@ -277,13 +280,13 @@ def _validate(columns: Mapping[str, Sequence], n_rows: int, *, y: str, law: str,
     if spec.metric == "unit" and ((yv < 0) | (yv > 1)).any():
         i = int(np.argmax((yv < 0) | (yv > 1)))
         raise InputError(
-            f"{source}: line {i + 2}, column '{y}' is {yv[i]:g}; law '{law}' fits an accuracy "
+            f"{source}: line {i + 2}, column '{y}' is {yv[i]:g}; law '{spec.name}' fits an accuracy "
             "in [0, 1] (divide percentages by 100)"
         )
     need = spec.n_params + 2
     if len(yv) < need:
         raise InputError(
-            f"{source}: {len(yv)} run(s) is too few for law '{law}' ({spec.n_params} "
+            f"{source}: {len(yv)} run(s) is too few for law '{spec.name}' ({spec.n_params} "
             f"parameters); give at least {need} runs or use a simpler law"
         )
     if np.unique(flops).size < 2:
@@ -293,7 +296,7 @@ def _validate(columns: Mapping[str, Sequence], n_rows: int, *, y: str, law: str,
         )
     if "N" in spec.covariates and (np.unique(params).size < 2 or np.unique(tokens).size < 2):
         raise InputError(
-            f"{source}: law '{law}' needs runs at two or more values of both params and tokens"
+            f"{source}: law '{spec.name}' needs runs at two or more values of both params and tokens"
         )
     warnings = []
     if flops.max() < 1e6:
@@ -309,7 +312,7 @@ def _validate(columns: Mapping[str, Sequence], n_rows: int, *, y: str, law: str,
     return flops, yv, params, tokens, warnings
 
 
-def read_runs(path: str | Path, *, y: str = "loss", law: str = "power") -> Runs:
+def read_runs(path: str | Path, *, y: str = "loss", law: Law | str = "power") -> Runs:
     """Read and validate a runs CSV.
 
     Parameters
@@ -318,8 +321,8 @@ def read_runs(path: str | Path, *, y: str = "loss", law: str = "power") -> Runs:
         The CSV file.
     y : str
         The metric column (default ``loss``).
-    law : str
-        The law to be fitted (see :data:`forecast.laws.LAWS`).
+    law : forecast.laws.Law or str
+        The law to be fitted (or its name, see :data:`forecast.laws.LAWS`).
 
     Returns
     -------
@@ -333,8 +336,7 @@ def read_runs(path: str | Path, *, y: str = "loss", law: str = "power") -> Runs:
         to do.
     """
     path = Path(path)
-    if law not in LAWS:
-        raise InputError(f"unknown law '{law}'; use one of {', '.join(LAWS)}")
+    law = get_law(law)
     data = _read_bytes(path)
     text = _decode(path, data)
     names, rows = _check_shape(path, text)

@@ -12,8 +12,6 @@ from forecast.laws.compose import (
     at_least,
     at_least_steps,
     beta_moment,
-    exp_link,
-    exp_link_inverse,
     gumbel_shift_decades,
     gumbel_width_decades,
     heterogeneous,
@@ -21,9 +19,8 @@ from forecast.laws.compose import (
     power_crossing,
     quantiles,
     root_crossing,
-    weibull_link,
-    weibull_link_inverse,
 )
+from forecast.laws.links import exp_link, exp_link_inverse, weibull_link, weibull_link_inverse
 
 
 def power_draws(rng, n=500, E=0.07):

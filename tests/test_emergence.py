@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from conftest import named_rng, within_sd
 from scipy import optimize
 
+from forecast.laws import LAWS
 from forecast.cli import main
 from forecast.laws.compose import at_least, beta_moment, gumbel_shift_decades, gumbel_width_decades
 from forecast.questions.emergence import emergence, step_success
@@ -299,10 +300,10 @@ def test_model_with_accuracy_has_the_weibull_block():
     frame, _ = simulate_step_loss("model-acc", n=20)
     acc = np.linspace(0.05, 0.95, 20)
     runs = runs_from_frame(frame, y="step_loss")
-    data = model_data(runs, "power", acc=acc)
-    priors = {**resolve_priors("power"), **link_priors({"floor": {"dist": "Fixed",
+    data = model_data(runs, LAWS["power"], acc=acc)
+    priors = {**resolve_priors(LAWS["power"]), **link_priors({"floor": {"dist": "Fixed",
                                                                   "value": 0.1}})}
-    model = build_model(data, "power", priors, geometry="natural")
+    model = build_model(data, LAWS["power"], priors, geometry="natural")
     assert {"s", "L0_scaled", "kappa"} <= {v.name for v in model.free_RVs}
     assert model["acc_obs"].owner.op.name == "beta"
     np.testing.assert_allclose(model["acc_obs_y"].get_value(), acc)
@@ -329,10 +330,10 @@ def test_model_accuracy_likelihood_is_the_weibull_link_in_raw_units():
 
     frame, _ = simulate_step_loss("model-acc-units", n=12)
     acc = np.linspace(0.15, 0.9, 12)
-    data = model_data(runs_from_frame(frame, y="step_loss"), "power", acc=acc)
-    priors = {**resolve_priors("power"), **link_priors({"floor": {"dist": "Fixed",
+    data = model_data(runs_from_frame(frame, y="step_loss"), LAWS["power"], acc=acc)
+    priors = {**resolve_priors(LAWS["power"]), **link_priors({"floor": {"dist": "Fixed",
                                                                   "value": 0.1}})}
-    model = build_model(data, "power", priors, geometry="natural")
+    model = build_model(data, LAWS["power"], priors, geometry="natural")
     point = model.initial_point()  # every free variable is log-transformed: name_log__
     assert set(point) == {f"{v.name}_log__" for v in model.free_RVs}
     point["s_log__"], point["L0_scaled_log__"] = np.log(2.0), np.log(0.6)

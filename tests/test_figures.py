@@ -18,6 +18,7 @@ from forecast.report import figures as F
 from forecast.questions.emergence import StepSuccess, emergence
 from forecast.inference.fitting import Fit
 from forecast.laws import get_law, predict
+from forecast.laws.links import get_link
 from forecast.runs import read_runs
 
 POWER_TRUTH = {"E": 1.8, "A": 1e19 ** 0.3, "alpha": 0.3}
@@ -210,7 +211,7 @@ def emergence_result():
            "alpha": (0.25 * np.exp(0.03 * rng.standard_normal(n)))[:, None]}
     # pure law in raw units: L = A (C)^-alpha with A chosen so that L(1e19) = 0.7
     raw["A"] = raw["A"] * 1e19 ** raw["alpha"]
-    step = StepSuccess(get_law("pure"), "exp", raw, flops_range=(1e17, 1e21))
+    step = StepSuccess(get_law("pure"), get_link("exp"), raw, flops_range=(1e17, 1e21))
     return emergence(step, range(1, 7), threshold=0.5, budget=1e22)
 
 

@@ -15,22 +15,23 @@ from scipy import stats
 from forecast.inference import geometry
 from forecast.inference.model import ModelData, build_model
 from forecast.inference.priors import resolve_priors
+from forecast.laws import LAWS, Law
 
-LAWS = {"power": ("C",), "chinchilla": ("N", "D")}
+REFERENCE_LAWS = [LAWS["power"], LAWS["chinchilla"]]
 
 
-def empty_data(law: str, n: int = 0) -> ModelData:
+def empty_data(law: Law, n: int = 0) -> ModelData:
     rng = np.random.default_rng(0)
-    X = {k: np.exp(rng.normal(0, 1, n)) for k in LAWS[law]}
-    return ModelData(X, np.ones(n), {"y": 1.0, **{k: 1.0 for k in LAWS[law]}})
+    X = {k: np.exp(rng.normal(0, 1, n)) for k in law.covariates}
+    return ModelData(X, np.ones(n), {"y": 1.0, **{k: 1.0 for k in law.covariates}})
 
 
-def law_params(law: str) -> list[str]:
-    terms = geometry.REFERENCE_TERMS[law]
+def law_params(law: Law) -> list[str]:
+    terms = law.terms
     return ["E_scaled", *(f"{a}_scaled" for a, _, _ in terms), *(e for _, e, _ in terms)]
 
 
-@pytest.mark.parametrize("law", ["power", "chinchilla"])
+@pytest.mark.parametrize("law", REFERENCE_LAWS, ids=lambda law: law.name)
 def test_log_jacobian_matches_central_differences_of_the_map(law):
     import pymc as pm
 
@@ -68,7 +69,7 @@ def closed_form(spec: dict):
     raise AssertionError(dist)
 
 
-def prior_z(law: str, seed: int) -> dict[str, float]:
+def prior_z(law: Law, seed: int) -> dict[str, float]:
     """Largest |z| per parameter of the 5/25/50/75/95% quantiles of the sampled prior."""
     import arviz as az
 
@@ -93,7 +94,7 @@ def prior_z(law: str, seed: int) -> dict[str, float]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("law", ["power", "chinchilla"])
+@pytest.mark.parametrize("law", REFERENCE_LAWS, ids=lambda law: law.name)
 def test_sampled_at_the_reference_point_the_priors_are_those_of_docs_priors(law):
     z = prior_z(law, seed=1)
     assert max(z.values()) <= 5, z
@@ -110,7 +111,7 @@ def test_the_prior_check_rejects_a_jacobian_off_by_one_power_of_the_mean(monkeyp
                         right(log_mean, log_share_e, log_slopes) - log_mean)
     sampling.clear_cache()
     try:
-        z = prior_z("power", seed=1)
+        z = prior_z(LAWS["power"], seed=1)
     finally:
         sampling.clear_cache()
     assert max(z.values()) > 10, z

@@ -11,7 +11,7 @@ from forecast.inference.priors import DISTRIBUTIONS, default_priors, load_priors
 
 @pytest.mark.parametrize("law", list(LAWS))
 def test_every_default_prior_is_valid(law):
-    for name, spec in default_priors(law).items():
+    for name, spec in default_priors(LAWS[law]).items():
         assert spec["dist"] in DISTRIBUTIONS, name
         assert set(spec) - {"dist"} == set(DISTRIBUTIONS[spec["dist"]]), name
 
@@ -19,16 +19,16 @@ def test_every_default_prior_is_valid(law):
 def test_user_over_derived_over_default():
     derived = {"alpha": {"dist": "Normal", "mu": 0.5, "sigma": 0.1}}
     user = {"alpha": {"dist": "LogNormal", "mu": -1.0, "sigma": 0.2}}
-    assert resolve_priors("power", derived=derived)["alpha"]["mu"] == 0.5
-    assert resolve_priors("power", user, derived=derived)["alpha"] == {
+    assert resolve_priors(LAWS["power"], derived=derived)["alpha"]["mu"] == 0.5
+    assert resolve_priors(LAWS["power"], user, derived=derived)["alpha"] == {
         "dist": "LogNormal", "mu": -1.0, "sigma": 0.2}
-    assert resolve_priors("power")["E_scaled"] == default_priors("power")["E_scaled"]
+    assert resolve_priors(LAWS["power"])["E_scaled"] == default_priors(LAWS["power"])["E_scaled"]
 
 
 def test_toml_round_trip(tmp_path):
     path = tmp_path / "priors.toml"
     path.write_text('[alpha]\ndist = "Normal"\nmu = 0.3\nsigma = 0.05\n')
-    assert resolve_priors("power", load_priors(path))["alpha"] == {
+    assert resolve_priors(LAWS["power"], load_priors(path))["alpha"] == {
         "dist": "Normal", "mu": 0.3, "sigma": 0.05}
 
 

@@ -14,6 +14,7 @@ import pytest
 from conftest import named_rng
 from scipy import stats
 
+from forecast.laws import LAWS
 from forecast.inference.engine import STATS, Pass, run_chains
 
 Z_MAX = 5.0
@@ -163,8 +164,8 @@ def power_model(n, seed, name="power"):
     flops = np.geomspace(1e17, 1e21, n)
     loss = (1.8 + 1e19 ** 0.3 * flops ** -0.3) * np.exp(0.02 * rng.standard_normal(n))
     runs = runs_from_frame(pd.DataFrame({"flops": flops, "loss": loss}))
-    data = model_data(runs, "power")
-    return build_model(data, "power", resolve_priors("power")), data
+    data = model_data(runs, LAWS["power"])
+    return build_model(data, LAWS["power"], resolve_priors(LAWS["power"])), data
 
 
 def natural(data):
@@ -172,7 +173,7 @@ def natural(data):
     from forecast.inference.model import build_model
     from forecast.inference.priors import resolve_priors
 
-    return build_model(data, "power", resolve_priors("power"), geometry="natural")
+    return build_model(data, LAWS["power"], resolve_priors(LAWS["power"]), geometry="natural")
 
 
 @pytest.mark.slow
@@ -247,9 +248,9 @@ def test_a_fixed_prior_becomes_a_constant_draw_by_draw():
     from forecast.inference.sampling import SamplerSettings, sample
 
     _, data = power_model(10, 4)
-    priors = resolve_priors("power", {"E_scaled": {"dist": "Fixed", "value": 0.5}})
+    priors = resolve_priors(LAWS["power"], {"E_scaled": {"dist": "Fixed", "value": 0.5}})
     # a fixed E: the law's own parameters are sampled, and the prior is drawn from the same model
-    idata = sample(build_model(data, "power", priors), SamplerSettings(**QUICK))
+    idata = sample(build_model(data, LAWS["power"], priors), SamplerSettings(**QUICK))
     assert idata.posterior["E_scaled"].shape == (2, 200)
     assert (idata.posterior["E_scaled"].values == 0.5).all()
 

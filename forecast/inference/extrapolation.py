@@ -164,7 +164,6 @@ def calibrate(runs: Runs, law: Law, build: Callable, seed: int) -> dict:
         largest fitted compute, where ``d`` starts), and for "lfo" ``inner_cutoff``,
         ``n_inner_fit``, ``n_inner_test`` and ``max_decades_tested``.
     """
-    from forecast.questions.baseline import covariates
     from forecast.inference.sampling import laplace_draws
 
     if law.metric != "positive":
@@ -182,7 +181,7 @@ def calibrate(runs: Runs, law: Law, build: Callable, seed: int) -> dict:
     theta = {k.removesuffix("_scaled"): np.asarray(v) for k, v in post.items()}
     raw = {k: v[:, None] for k, v in to_raw(law, theta, data.refs).items()}
     with np.errstate(all="ignore"):
-        loc = np.log(predict(law, raw, **covariates(held, law)))
+        loc = np.log(predict(law, raw, **held.covariates(law)))
     sigma, nu = theta["sigma"][:, None], theta["nu"][:, None]
     ok = np.all(np.isfinite(loc), axis=1) & np.isfinite(sigma[:, 0]) & np.isfinite(nu[:, 0])
     if ok.sum() < DRAWS // 2:

@@ -20,10 +20,10 @@ import numpy as np
 
 from forecast import __version__
 from forecast.errors import InputError, Interrupted
+from forecast.inference.sampling import ESS_MIN, RHAT_MAX, SamplerSettings, sample
 from forecast.laws import LAWS, Law, compute_optimal, get_law, to_raw
 from forecast.outputs import atomic_write, write_json
 from forecast.runs import Runs
-from forecast.inference.sampling import ESS_MIN, RHAT_MAX, SamplerSettings, sample
 
 __all__ = ["Fit", "SamplerSettings", "diagnostics", "fit", "load_fit", "memorisation",
            "optimal_allocation"]
@@ -285,7 +285,7 @@ def _interrupt_cleanly():
         signal.signal(signal.SIGINT, previous)
 
 
-def fit(runs: Runs, law: str = "power", *, priors: dict | None = None,
+def fit(runs: Runs, law: Law | str = "power", *, priors: dict | None = None,
         settings: SamplerSettings | None = None, priors_source: str = "priors",
         acc: str | None = None, extrapolation: str = "lfo") -> Fit:
     """Fit a scaling law to runs with NUTS.
@@ -294,8 +294,8 @@ def fit(runs: Runs, law: str = "power", *, priors: dict | None = None,
     ----------
     runs : Runs
         Validated runs (:func:`forecast.runs.read_runs`), read for this law.
-    law : str
-        One of :data:`forecast.laws.LAWS`.
+    law : forecast.laws.Law or str
+        The law, or the name of one of :data:`forecast.laws.LAWS`.
     priors : dict, optional
         User priors overriding the defaults (see :mod:`forecast.inference.priors`).
     settings : SamplerSettings, optional
@@ -326,7 +326,13 @@ def fit(runs: Runs, law: str = "power", *, priors: dict | None = None,
     """
     from forecast.inference.extrapolation import KAPPA_MAX, calibrate, uncalibrated
     from forecast.inference.geometry import uses_reference
-    from forecast.inference.model import LINK_PRIORS, build_model, data_priors, link_priors, model_data
+    from forecast.inference.model import (
+        LINK_PRIORS,
+        build_model,
+        data_priors,
+        link_priors,
+        model_data,
+    )
     from forecast.inference.priors import resolve_priors
 
     spec = get_law(law)
@@ -342,7 +348,7 @@ def fit(runs: Runs, law: str = "power", *, priors: dict | None = None,
             raise InputError(f"{priors_source}: 's_scaled' was the old sigmoid link's slope; the "
                              "weibull link's shape is 's', with no units: rename the table [s]")
         link_user = {k: user.pop(k) for k in list(user) if acc and k in LINK_PRIORS}
-        resolved = resolve_priors(spec.name, user, derived=data_priors(data, spec),
+        resolved = resolve_priors(spec, user, derived=data_priors(data, spec),
                                   source=priors_source)
         if acc:
             resolved.update(link_priors(link_user, priors_source))
@@ -350,7 +356,7 @@ def fit(runs: Runs, law: str = "power", *, priors: dict | None = None,
 
     model, data, resolved = build(runs)
     natural = (build_model(data, spec, resolved, geometry="natural")
-               if uses_reference(spec.name, resolved) else None)
+               if uses_reference(spec, resolved) else None)
     with _interrupt_cleanly():
         idata = sample(model, settings, prior_model=natural)
         ext = (calibrate(runs, spec, lambda some: build(some)[:2], settings.seed)
@@ -432,9 +438,9 @@ def load_fit(path: str | Path) -> Fit:
     if missing or "posterior" not in idata.groups():
         raise InputError(f"{nc}: not a forecast fit (missing {', '.join(missing) or 'posterior'});"
                          " re-run `forecast fit`")
-    if attrs["law"] not in LAWS:
+    spec = LAWS.get(attrs["law"])
+    if spec is None:
         raise InputError(f"{nc}: fit of unknown law '{attrs['law']}'; re-run `forecast fit`")
-    spec = get_law(attrs["law"])
     absent = [p for p in spec.params if p not in idata.posterior]
     if absent:
         raise InputError(f"{nc}: posterior lacks {', '.join(absent)} for law '{spec.name}'; "

@@ -32,14 +32,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-__all__ = ["POSITIVE", "REFERENCE_TERMS", "log_jacobian", "reference_parameters", "term_order",
-           "uses_reference"]
+from forecast.laws import Law
 
-# per law: (amplitude, its exponent, the covariate it scales), one per reducible part
-REFERENCE_TERMS: dict[str, tuple[tuple[str, str, str], ...]] = {
-    "power": (("A", "alpha", "C"),),
-    "chinchilla": (("A", "alpha", "N"), ("B", "beta", "D")),
-}
+__all__ = ["POSITIVE", "log_jacobian", "reference_parameters", "term_order", "uses_reference"]
+
 # prior families whose support is (0, inf) (E's HalfNormal includes 0: a share of 0)
 POSITIVE = frozenset({"HalfNormal", "LogNormal", "Gamma", "Exponential"})
 
@@ -48,12 +44,14 @@ def _prior_name(param: str) -> str:
     return f"{param}_scaled" if param in ("E", "A", "B") else param
 
 
-def uses_reference(law_name: str, priors: Mapping[str, dict]) -> bool:
-    """Whether a law with these priors is sampled at the reference point (see module doc)."""
-    terms = REFERENCE_TERMS.get(law_name)
-    if terms is None:
+def uses_reference(law: Law, priors: Mapping[str, dict]) -> bool:
+    """Whether a law with these priors is sampled at the reference point (see module doc).
+
+    The law must allow it (``law.reference``: its mean is ``E`` plus its ``law.terms``).
+    """
+    if not law.reference:
         return False
-    params = ["E", *(p for term in terms for p in term[:2])]
+    params = ["E", *(p for term in law.terms for p in term[:2])]
     return all(priors[_prior_name(p)]["dist"] in POSITIVE for p in params)
 
 
@@ -70,17 +68,16 @@ def log_jacobian(log_mean, log_share_e, log_slopes):
     return (len(log_slopes) + 1) * log_mean + log_share_e + sum(log_slopes)
 
 
-def term_order(law_name: str, spans: Mapping[str, float]) -> tuple[tuple[str, str, str], ...]:
+def term_order(law: Law, spans: Mapping[str, float]) -> tuple[tuple[str, str, str], ...]:
     """Return the law's reducible parts, the one whose covariate spans most e-folds first.
 
     A wider span pins that part's curvature, hence its share; the part broken off last shares
     the remainder with ``E``, the weak direction a short span leaves.
     """
-    terms = REFERENCE_TERMS[law_name]
-    return tuple(sorted(terms, key=lambda t: -spans.get(t[2], 0.0)))
+    return tuple(sorted(law.terms, key=lambda t: -spans.get(t[2], 0.0)))
 
 
-def reference_parameters(law_name: str, priors: Mapping[str, dict],
+def reference_parameters(law: Law, priors: Mapping[str, dict],
                          spans: Mapping[str, float] | None = None) -> dict:
     """Free variables at the reference point and the law's parameters derived from them.
 
@@ -106,7 +103,7 @@ def reference_parameters(law_name: str, priors: Mapping[str, dict],
     log_mean = pm.Flat("ref_log_mean")
     theta, log_rest = {}, 0.0  # log of the stick left after the parts broken off so far
     log_slopes = []
-    for amp, exponent, cov in term_order(law_name, spans or {}):
+    for amp, exponent, cov in term_order(law, spans or {}):
         z = pm.Flat(f"ref_logit_{amp}")
         log_slope = pm.Flat(f"ref_log_slope_{cov}")
         log_share = log_rest - pt.softplus(-z)  # log(rest * sigmoid(z))

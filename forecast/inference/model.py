@@ -16,8 +16,8 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from forecast.inference.geometry import reference_parameters, uses_reference
-from forecast.laws import Law, get_law
-from forecast.inference.priors import default_priors
+from forecast.laws import Law
+from forecast.laws.defaults import KAPPA
 from forecast.runs import Runs
 
 __all__ = ["LINK_PRIORS", "ModelData", "build_model", "data_priors", "link_priors",
@@ -34,7 +34,7 @@ LINK_PRIORS: dict[str, dict] = {
     # the loss at which accuracy above chance is 1/e of its range: near the typical loss, broad
     "L0_scaled": {"dist": "LogNormal", "mu": 0.0, "sigma": 1.0},
     # precision of the Beta likelihood of accuracy: as for the logistic law
-    "kappa": default_priors("logistic")["kappa"],
+    "kappa": KAPPA,
 }
 
 
@@ -64,19 +64,18 @@ def _gmean(a: np.ndarray) -> float:
     return float(np.exp(np.mean(np.log(a))))
 
 
-def model_data(runs: Runs, law: Law | str, refs: Mapping[str, float] | None = None,
+def model_data(runs: Runs, law: Law, refs: Mapping[str, float] | None = None,
                acc: np.ndarray | None = None) -> ModelData:
     """Scale a runs table for a law; ``refs`` (e.g. from an earlier fit) overrides the scales.
 
     ``acc`` (per-step accuracy, one per run) adds the joint weibull link to the model.
     """
-    law = get_law(law) if isinstance(law, str) else law
-    cov = {"C": runs.flops, "N": runs.params, "D": runs.tokens}
+    cov = runs.covariates(law)
     if refs is None:
         refs = {"y": 1.0 if law.metric == "unit" else float(np.median(runs.y))}
-        refs.update({k: _gmean(cov[k]) for k in law.covariates})
+        refs.update({k: _gmean(v) for k, v in cov.items()})
     refs = {k: float(v) for k, v in refs.items()}
-    X = {k: np.asarray(cov[k], dtype=float) / refs[k] for k in law.covariates}
+    X = {k: v / refs[k] for k, v in cov.items()}
     acc = None if acc is None else np.asarray(acc, dtype=float)
     return ModelData(X, np.asarray(runs.y, dtype=float), refs, acc)
 
@@ -105,26 +104,25 @@ def _beta_likelihood(name: str, data_name: str, y: np.ndarray, mu, kappa):
     return pm.Beta(name, alpha=m * kappa, beta=(1 - m) * kappa, observed=y_obs, dims="run")
 
 
-def data_priors(data: ModelData, law: Law | str) -> dict[str, dict]:
+def data_priors(data: ModelData, law: Law) -> dict[str, dict]:
     """Priors derived from the data: where a break or a midpoint may lie in log compute.
 
     ``log_xb`` (the ``broken`` law) gets a Normal centred on the data's middle with ``sigma``
     equal to the data's span in e-folds of compute, ``log_x50`` (``logistic``) twice that: a
     transition anywhere in the data, or a span beyond it, is plausible.
     """
-    law = get_law(law) if isinstance(law, str) else law
     if "C" not in data.X:
         return {}
     span = max(float(np.ptp(np.log(data.X["C"]))), 1.0)
     out = {}
-    if law.name == "broken":
+    if "log_xb" in law.priors:
         out["log_xb"] = {"dist": "Normal", "mu": 0.0, "sigma": span}
-    if law.name == "logistic":
+    if "log_x50" in law.priors:
         out["log_x50"] = {"dist": "Normal", "mu": 0.0, "sigma": 2.0 * span}
     return out
 
 
-def build_model(data: ModelData, law: Law | str, priors: Mapping[str, dict],
+def build_model(data: ModelData, law: Law, priors: Mapping[str, dict],
                 geometry: str = "reference") -> pm.Model:
     """Build the PyMC model of a scaling law.
 
@@ -139,7 +137,7 @@ def build_model(data: ModelData, law: Law | str, priors: Mapping[str, dict],
     ----------
     data : ModelData
         Scaled covariates and the metric (see :func:`model_data`).
-    law : Law or str
+    law : forecast.laws.Law
         The law.
     priors : mapping
         A prior for every sampled parameter (see :func:`forecast.inference.priors.resolve_priors`).
@@ -156,16 +154,15 @@ def build_model(data: ModelData, law: Law | str, priors: Mapping[str, dict],
         free variables, or deterministics of the ``ref_*`` free variables), data containers
         ``x_C`` (or ``x_N``, ``x_D``) and ``y_obs``, and the likelihood ``obs``.
     """
-    law = get_law(law) if isinstance(law, str) else law
     if geometry not in ("reference", "natural"):
         raise ValueError(f"geometry must be 'reference' or 'natural', not {geometry!r}")
     n = len(data.y)
     with pm.Model(coords={"run": np.arange(n)}) as model:
         X = {k: pm.Data(f"x_{k}", v, dims="run") for k, v in data.X.items()}
         theta = {}
-        if geometry == "reference" and uses_reference(law.name, priors):
+        if geometry == "reference" and uses_reference(law, priors):
             spans = {k: float(np.ptp(np.log(v))) if len(v) else 0.0 for k, v in data.X.items()}
-            theta = reference_parameters(law.name, priors, spans)
+            theta = reference_parameters(law, priors, spans)
         theta.update({name.removesuffix("_scaled"): _prior(name, spec)
                       for name, spec in priors.items()
                       if name.removesuffix("_scaled") not in theta})

@@ -1,4 +1,6 @@
-"""Priors as data: defaults per law, user overrides from a TOML file, and validation.
+"""Priors: each law's defaults, user overrides from a TOML file, and validation.
+
+The defaults are data in :mod:`forecast.laws.defaults`, attached to each law (``law.priors``).
 
 A prior is a mapping ``{"dist": NAME, **arguments}``. Priors apply to the *sampled* parameters,
 which are scale-free (see ``docs/priors.md``): ``E_scaled``, ``A_scaled``, ``B_scaled`` are
@@ -15,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from forecast.errors import InputError
+from forecast.laws import Law
 
 __all__ = ["DISTRIBUTIONS", "check_prior", "default_priors", "load_priors", "resolve_priors"]
 
@@ -30,57 +33,9 @@ DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "Fixed": ("value",),
 }
 
-_SHARED = {
-    # log-space noise: HalfNormal(0.1) puts 95% of its mass below 20% multiplicative scatter.
-    "sigma": {"dist": "HalfNormal", "sigma": 0.1},
-    # Student-t degrees of freedom: Gamma(2, 0.1) (Juarez & Steel 2010), mean 20, allows outliers.
-    "nu": {"dist": "Gamma", "alpha": 2.0, "beta": 0.1},
-}
-# Scaling exponents: median 0.3, 90% between 0.09 and 1.0 (language-model exponents in C, N and D
-# are 0.05-0.6; small-model per-step losses can be steeper).
-_EXPONENT = {"dist": "LogNormal", "mu": math.log(0.3), "sigma": 0.75}
-# Irreducible part, in units of y0: at most of order the typical metric.
-_FLOOR = {"dist": "HalfNormal", "sigma": 1.0}
-# Reducible amplitude at the reference scale, in units of y0: order one, broad in log.
-_AMP = {"dist": "LogNormal", "mu": math.log(0.5), "sigma": 1.0}
-
-_DEFAULTS: dict[str, dict[str, dict]] = {
-    "power": {"E_scaled": _FLOOR, "A_scaled": _AMP, "alpha": _EXPONENT},
-    "pure": {"A_scaled": {"dist": "LogNormal", "mu": 0.0, "sigma": 1.0}, "alpha": _EXPONENT},
-    "chinchilla": {"E_scaled": _FLOOR, "A_scaled": _AMP, "B_scaled": _AMP, "alpha": _EXPONENT,
-                   "beta": _EXPONENT},
-    "broken": {
-        "E_scaled": _FLOOR,
-        "A_scaled": _AMP,
-        "alpha": _EXPONENT,
-        # change of slope at the break; alpha + delta is the slope beyond it
-        "delta": {"dist": "Normal", "mu": 0.0, "sigma": 0.3},
-        # log(Cb / C0): the break lies within the data's span or near it (sigma: the data's
-        # log-compute span, see forecast.inference.model.data_priors)
-        "log_xb": {"dist": "Normal", "mu": 0.0, "sigma": 3.0},
-        # sharpness of the bend, in natural-log units of compute
-        "f": {"dist": "LogNormal", "mu": 0.0, "sigma": 0.5},
-    },
-    "logistic": {
-        "floor": {"dist": "Fixed", "value": 0.0},
-        # slope per e-fold of compute: median 1 (accuracy 27% -> 73% over 2 e-folds)
-        "s": {"dist": "LogNormal", "mu": 0.0, "sigma": 1.0},
-        # log(C50 / C0): the midpoint within a few e-folds of the data (sigma: twice the data's
-        # log-compute span, see forecast.inference.model.data_priors)
-        "log_x50": {"dist": "Normal", "mu": 0.0, "sigma": 5.0},
-    },
-}
-
-
-def default_priors(law_name: str) -> dict[str, dict]:
-    """Return the default priors of a law (a fresh copy)."""
-    out = {k: dict(v) for k, v in _DEFAULTS[law_name].items()}
-    if law_name == "logistic":
-        # precision of the Beta likelihood of accuracy: median 50 (sd of 0.07 at acc = 0.5)
-        out["kappa"] = {"dist": "LogNormal", "mu": math.log(50.0), "sigma": 1.0}
-    else:
-        out.update({k: dict(v) for k, v in _SHARED.items()})
-    return out
+def default_priors(law: Law) -> dict[str, dict]:
+    """Return the default priors of a law (a fresh copy of ``law.priors``)."""
+    return {k: dict(v) for k, v in law.priors.items()}
 
 
 def check_prior(name: str, spec: object, source: str) -> dict:
@@ -126,14 +81,14 @@ def check_prior(name: str, spec: object, source: str) -> dict:
     return {"dist": dist, **{k: float(v) for k, v in args.items()}}
 
 
-def resolve_priors(law_name: str, user: Mapping[str, object] | None = None, *,
+def resolve_priors(law: Law, user: Mapping[str, object] | None = None, *,
                    derived: Mapping[str, dict] | None = None,
                    source: str = "priors") -> dict[str, dict]:
     """Resolve priors as user > derived from data > defaults, checking every user value.
 
     Parameters
     ----------
-    law_name : str
+    law : forecast.laws.Law
         The law whose parameters the priors are for.
     user : mapping, optional
         ``{parameter: {"dist": ..., **arguments}}`` overriding some defaults.
@@ -152,12 +107,12 @@ def resolve_priors(law_name: str, user: Mapping[str, object] | None = None, *,
     InputError
         On an unknown parameter, distribution, argument or a bad value.
     """
-    defaults = default_priors(law_name)
+    defaults = default_priors(law)
     user = dict(user or {})
     unknown = sorted(set(user) - set(defaults))
     if unknown:
         raise InputError(
-            f"{source}: unknown parameter '{unknown[0]}' for law '{law_name}'; "
+            f"{source}: unknown parameter '{unknown[0]}' for law '{law.name}'; "
             f"the law's parameters are {', '.join(defaults)}"
         )
     checked = {k: check_prior(k, v, source) for k, v in user.items()}

@@ -40,8 +40,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from forecast.inference.engine import Pass, run_chains
 from forecast.errors import FitError
+from forecast.inference.engine import Pass, run_chains
 
 __all__ = ["SamplerSettings", "clear_cache", "laplace_draws", "sample", "structure_key"]
 

@@ -1,11 +1,9 @@
-"""The math of composed tasks: links, k-step success, threshold crossing and robust summaries.
+"""The math of composed tasks: k-step success, threshold crossing and robust summaries.
 
 NumPy and SciPy only, no PyMC: every function takes arrays of posterior draws (draws on axis 0)
-and is checked against closed forms and Monte Carlo in ``tests/test_compose.py``.
+and is checked against closed forms and Monte Carlo in ``tests/test_compose.py``. The links
+from a loss to per-step success are in :mod:`forecast.laws.links`.
 
-- Links turn a loss into per-step success ``p``: ``exp`` (``p = exp(-L)``) and ``weibull``
-  (``p = floor + (1 - floor) exp(-(L / L0)^s)``, which holds ``exp`` as ``floor = 0``,
-  ``L0 = 1``, ``s = 1``), each with its inverse.
 - Compositions turn ``p`` into task success ``P_k``: the i.i.d. chain ``p^k``, heterogeneous steps
   ``prod_i p_i``, correlated steps (per-item ``p ~ Beta`` with concentration ``phi``, closed form
   ``E[p^k]``) and tolerant tasks (at least ``m`` of ``k`` right).
@@ -32,8 +30,6 @@ __all__ = [
     "beta_moment",
     "bisect",
     "chain",
-    "exp_link",
-    "exp_link_inverse",
     "gumbel_shift_decades",
     "gumbel_width_decades",
     "heterogeneous",
@@ -42,64 +38,12 @@ __all__ = [
     "quantiles",
     "root_crossing",
     "scan_grid",
-    "weibull_link",
-    "weibull_link_inverse",
 ]
 
 # ln(-ln 0.1) - ln(-ln 0.9): the 10%-90% width of a Gumbel CDF exp(-e^-z) in units of its scale.
 GUMBEL_WIDTH = math.log(-math.log(0.1)) - math.log(-math.log(0.9))
 
 QUANTILE_LEVELS = {"q05": 0.05, "q25": 0.25, "median": 0.5, "q75": 0.75, "q95": 0.95}
-
-
-# --- links: loss -> per-step success ---------------------------------------------------------
-
-def exp_link(loss: np.ndarray) -> np.ndarray:
-    """Per-step success from per-step loss: ``p = exp(-L)`` (L in nats)."""
-    return np.exp(-np.asarray(loss, dtype=float))
-
-
-def exp_link_inverse(p: np.ndarray) -> np.ndarray:
-    """Return the loss at which the ``exp`` link gives success ``p``: ``-ln p``."""
-    with np.errstate(divide="ignore"):
-        return -np.log(np.asarray(p, dtype=float))
-
-
-def weibull_link(loss: np.ndarray, *, floor: np.ndarray, s: np.ndarray,
-                 L0: np.ndarray) -> np.ndarray:
-    """Accuracy from loss: ``floor + (1 - floor) exp(-(L / L0)^s)``.
-
-    The accuracy above chance is the Weibull survival function of the loss: a loss of 0 nats
-    (the right answer certain) gives accuracy 1, an infinite loss gives ``floor``, and near 0 the
-    error rate ``1 - p`` is ``(1 - floor) (L / L0)^s``, a power of the loss. With ``floor = 0``,
-    ``L0 = 1`` and ``s = 1`` it is the ``exp`` link.
-
-    Parameters
-    ----------
-    loss : numpy.ndarray
-        Loss (same units as ``L0``), >= 0.
-    floor : numpy.ndarray
-        Chance level, the accuracy at infinite loss.
-    s : numpy.ndarray
-        Shape (> 0): how sharply accuracy falls from 1 to ``floor`` around ``L0``.
-    L0 : numpy.ndarray
-        The loss at which the accuracy above chance is ``1/e`` of its full range.
-    """
-    ratio = np.maximum(np.asarray(loss, dtype=float), 0.0) / L0
-    with np.errstate(over="ignore"):  # a huge (L / L0)^s is inf, and exp(-inf) = 0, as it should
-        return floor + (1.0 - floor) * np.exp(-np.power(ratio, s))
-
-
-def weibull_link_inverse(p: np.ndarray, *, floor: np.ndarray, s: np.ndarray,
-                         L0: np.ndarray) -> np.ndarray:
-    """Return the loss at which the ``weibull`` link gives accuracy ``p``: ``L0 (-ln u)^(1/s)``.
-
-    ``u = (p - floor) / (1 - floor)``. ``+inf`` where ``p <= floor`` (any loss will do), ``0``
-    where ``p >= 1`` (only a loss of 0 will).
-    """
-    with np.errstate(divide="ignore"):
-        u = np.clip((np.asarray(p, dtype=float) - floor) / (1.0 - floor), 0.0, 1.0)
-        return L0 * np.power(-np.log(u) + 0.0, 1.0 / s)  # + 0.0: no -0.0 at p = 1
 
 
 # --- compositions: per-step success -> task success ------------------------------------------

@@ -14,9 +14,12 @@ Laws of accuracy (``logistic``) live here too: a chance floor plus a sigmoid in 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+
+from forecast.errors import InputError
+from forecast.laws.defaults import DEFAULTS
 
 __all__ = ["LAWS", "Law", "compute_optimal", "get_law", "predict", "to_raw"]
 
@@ -71,6 +74,13 @@ class Law:
         Parameters that carry the metric's unit (multiplied by ``y0`` in raw units).
     formula : str
         The law in raw units, for help text and reports.
+    terms : tuple of (str, str, str)
+        The reducible parts: ``(amplitude, its exponent, the covariate it scales)``.
+    reference : bool
+        Whether the sampler may see the law at the data's reference point
+        (:mod:`forecast.inference.geometry`).
+    priors : dict
+        Default priors of the sampled parameters (:mod:`forecast.laws.defaults`).
     """
 
     name: str
@@ -80,6 +90,9 @@ class Law:
     metric: str
     scaled: tuple[str, ...]
     formula: str
+    terms: tuple[tuple[str, str, str], ...] = ()
+    reference: bool = False
+    priors: dict = field(default_factory=dict, hash=False, compare=False, repr=False)
 
     @property
     def n_params(self) -> int:
@@ -87,36 +100,44 @@ class Law:
         return len(self.params)
 
 
+_A_C = (("A", "alpha", "C"),)
 LAWS: dict[str, Law] = {
     law.name: law
     for law in (
         Law("power", ("E", "A", "alpha"), ("C",), _power, "positive", ("E", "A"),
-            "L(C) = E + A C^-alpha"),
+            "L(C) = E + A C^-alpha", _A_C, True, DEFAULTS["power"]),
         Law("pure", ("A", "alpha"), ("C",), _pure, "positive", ("A",),
-            "L(C) = A C^-alpha"),
+            "L(C) = A C^-alpha", _A_C, False, DEFAULTS["pure"]),
         Law("chinchilla", ("E", "A", "B", "alpha", "beta"), ("N", "D"), _chinchilla,
-            "positive", ("E", "A", "B"), "L(N, D) = E + A N^-alpha + B D^-beta"),
+            "positive", ("E", "A", "B"), "L(N, D) = E + A N^-alpha + B D^-beta",
+            (("A", "alpha", "N"), ("B", "beta", "D")), True, DEFAULTS["chinchilla"]),
         Law("broken", ("E", "A", "alpha", "delta", "Cb", "f"), ("C",), _broken, "positive",
-            ("E", "A"), "L(C) = E + A C^-alpha (1 + (C/Cb)^(1/f))^(-delta f)"),
+            ("E", "A"), "L(C) = E + A C^-alpha (1 + (C/Cb)^(1/f))^(-delta f)", _A_C, False,
+            DEFAULTS["broken"]),
         Law("logistic", ("floor", "s", "C50"), ("C",), _logistic, "unit", (),
-            "acc(C) = floor + (1 - floor) / (1 + (C/C50)^-s)"),
+            "acc(C) = floor + (1 - floor) / (1 + (C/C50)^-s)", (), False,
+            DEFAULTS["logistic"]),
     )
 }
 
 
-def get_law(name: str) -> Law:
-    """Return the law called ``name``.
+def get_law(name: str | Law) -> Law:
+    """Return the law called ``name`` (a :class:`Law` is returned as it is).
+
+    This is where a law's name becomes a :class:`Law`: the command line and the library's
+    entry points call it once, and the object travels from there.
 
     Raises
     ------
-    KeyError
-        If no law has that name.
+    InputError
+        If no law has that name (the message lists the laws).
     """
-    return LAWS[name]
-
-
-# Which covariate's reference scale each exponent applies to, for the raw-unit conversion.
-_EXPONENT_OF = {"A": ("alpha", "C"), "B": ("beta", "D")}
+    if isinstance(name, Law):
+        return name
+    law = LAWS.get(name)
+    if law is None:
+        raise InputError(f"unknown law '{name}'; use one of {', '.join(LAWS)}")
+    return law
 
 
 def to_raw(law: Law, theta: Mapping[str, np.ndarray], refs: Mapping[str, float]) -> dict:
@@ -140,15 +161,14 @@ def to_raw(law: Law, theta: Mapping[str, np.ndarray], refs: Mapping[str, float])
     """
     y0 = refs.get("y", 1.0)
     raw: dict = {}
+    scales = {amp: (exponent, cov) for amp, exponent, cov in law.terms}
     for name in law.params:
         if name == "Cb":
             raw[name] = refs["C"] * np.exp(theta["log_xb"])
         elif name == "C50":
             raw[name] = refs["C"] * np.exp(theta["log_x50"])
-        elif name in ("A", "B"):
-            exponent, cov = _EXPONENT_OF[name]
-            if law.name == "chinchilla" and name == "A":
-                cov = "N"
+        elif name in scales:
+            exponent, cov = scales[name]
             raw[name] = theta[name] * y0 * np.power(refs[cov], theta[exponent])
         elif name in law.scaled:
             raw[name] = theta[name] * y0

@@ -1,4 +1,6 @@
-"""Questions asked of a fit: emergence (when a k-step task crosses its threshold), backtests
-(forecasts of runs kept out), law comparison, and the point-fit baseline they are scored
-against. Importing this package imports none of its modules.
+"""Questions asked of a fit: emergence, backtests, law comparison, and the baseline.
+
+Emergence is when a k-step task crosses its threshold; a backtest forecasts runs kept out; the
+point-fit baseline is what backtests score the model against. Importing this package imports
+none of its modules.
 """

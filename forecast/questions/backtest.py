@@ -26,10 +26,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from forecast.questions.baseline import covariates, fit_baseline
 from forecast.errors import InputError
 from forecast.inference.extrapolation import extrapolation_noise
-from forecast.laws import get_law, predict
+from forecast.laws import Law, get_law, predict
+from forecast.questions.baseline import fit_baseline
 from forecast.runs import Runs
 
 __all__ = ["LEVELS", "backtest", "crossing_scores", "crps", "model_draws", "observed_crossing",
@@ -38,7 +38,7 @@ __all__ = ["LEVELS", "backtest", "crossing_scores", "crps", "model_draws", "obse
 LEVELS = (50, 80, 90, 95)
 
 
-def split_runs(runs: Runs, cutoff: float, law: str) -> tuple[Runs, Runs]:
+def split_runs(runs: Runs, cutoff: float, law: Law | str) -> tuple[Runs, Runs]:
     """Split runs into those with compute at or below ``cutoff`` (to fit) and above (to test).
 
     Raises
@@ -56,7 +56,7 @@ def split_runs(runs: Runs, cutoff: float, law: str) -> tuple[Runs, Runs]:
     if n_fit < need:
         raise InputError(
             f"{runs.source}: --cutoff {cutoff:g} leaves {n_fit} run(s) at or below it; law "
-            f"'{law}' needs at least {need} to fit; raise the cutoff (compute spans "
+            f"'{spec.name}' needs at least {need} to fit; raise the cutoff (compute spans "
             f"{lo:.3g} .. {hi:.3g} FLOPs)"
         )
     if n_test == 0:
@@ -71,7 +71,7 @@ def split_runs(runs: Runs, cutoff: float, law: str) -> tuple[Runs, Runs]:
     ):
         raise InputError(
             f"{runs.source}: the runs at or below --cutoff {cutoff:g} do not vary enough in "
-            f"compute (or params and tokens) to fit law '{law}'; raise the cutoff"
+            f"compute (or params and tokens) to fit law '{spec.name}'; raise the cutoff"
         )
     return fit_runs, runs.subset(~below)
 
@@ -141,7 +141,7 @@ def model_draws(result, runs: Runs, rng: np.random.Generator) -> tuple[np.ndarra
     """
     law = result.law
     raw = {k: v[:, None] for k, v in result.raw().items()}
-    mean = predict(law, raw, **covariates(runs, law))
+    mean = predict(law, raw, **runs.covariates(law))
     if law.metric == "positive":
         sigma, nu = result.draws("sigma")[:, None], result.draws("nu")[:, None]
         noise = sigma * rng.standard_t(np.broadcast_to(nu, mean.shape))
@@ -230,7 +230,7 @@ def crossing_scores(result, runs: Runs, ks: Sequence[int], cutoff: float, *,
     return out
 
 
-def backtest(runs: Runs, law: str, cutoff: float, *, settings=None, priors: dict | None = None,
+def backtest(runs: Runs, law: Law | str, cutoff: float, *, settings=None, priors: dict | None = None,
              n_boot: int = 200, seed: int = 0, steps: Sequence[int] = (),
              threshold: float = 0.5, extrapolation: str = "lfo") -> dict:
     """Fit the model and the baseline below ``cutoff`` and score both on the runs above it.
@@ -239,7 +239,7 @@ def backtest(runs: Runs, law: str, cutoff: float, *, settings=None, priors: dict
     ----------
     runs : Runs
         All runs, read for ``law``.
-    law : str
+    law : forecast.laws.Law or str
         The law to fit.
     cutoff : float
         Compute in FLOPs: runs at or below it are fitted, the rest forecast.
@@ -276,6 +276,7 @@ def backtest(runs: Runs, law: str, cutoff: float, *, settings=None, priors: dict
     """
     from forecast.inference.fitting import fit
 
+    law = get_law(law)
     fit_runs, test = split_runs(runs, cutoff, law)
     require_exact(runs, steps)
     t0 = time.perf_counter()
@@ -289,7 +290,7 @@ def backtest(runs: Runs, law: str, cutoff: float, *, settings=None, priors: dict
     base_point = base.predict(test)
     base_draws = base.draws(test)
     out = {
-        "cutoff": float(cutoff), "law": law, "y": runs.y_name, "source": runs.source,
+        "cutoff": float(cutoff), "law": law.name, "y": runs.y_name, "source": runs.source,
         "n_fit": len(fit_runs), "n_test": len(test),
         "model": score(pred, test.y, np.median(mean, axis=0)),
         "baseline": score(base_draws, test.y, base_point),
@@ -310,7 +311,7 @@ def backtest(runs: Runs, law: str, cutoff: float, *, settings=None, priors: dict
     return out
 
 
-def sweep(runs: Runs, law: str, cutoffs: Sequence[float], **kwargs) -> list[dict]:
+def sweep(runs: Runs, law: Law | str, cutoffs: Sequence[float], **kwargs) -> list[dict]:
     """Backtest at several cutoffs (one :func:`backtest` each; fits reuse compiled code).
 
     All cutoffs are checked before any fit, so a bad one fails at once. The garbage of each fit
@@ -319,6 +320,7 @@ def sweep(runs: Runs, law: str, cutoffs: Sequence[float], **kwargs) -> list[dict
     """
     import gc
 
+    law = get_law(law)
     for c in cutoffs:
         split_runs(runs, c, law)
     out = []

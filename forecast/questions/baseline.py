@@ -30,7 +30,7 @@ from forecast.errors import FitError
 from forecast.laws import Law, get_law, predict, to_raw
 from forecast.runs import Runs
 
-__all__ = ["DELTA", "PointFit", "covariates", "fit_baseline", "huber"]
+__all__ = ["DELTA", "PointFit", "fit_baseline", "huber"]
 
 DELTA = 1e-3
 _NOISE = ("sigma", "nu", "kappa")
@@ -69,12 +69,6 @@ def huber(r: np.ndarray, delta: float = DELTA) -> np.ndarray:
     return np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
 
 
-def covariates(runs: Runs, law: Law) -> dict[str, np.ndarray]:
-    """Return the raw covariates a law reads from runs: ``C`` (FLOPs) or ``N`` and ``D``."""
-    table = {"C": runs.flops, "N": runs.params, "D": runs.tokens}
-    return {k: np.asarray(table[k], dtype=float) for k in law.covariates}
-
-
 @dataclass(frozen=True)
 class PointFit:
     """A point fit of a law and its bootstrap refits.
@@ -104,7 +98,7 @@ class PointFit:
 
     def predict(self, runs: Runs) -> np.ndarray:
         """Return the best fit's prediction at the runs' covariates."""
-        return predict(self.law, self.raw, **covariates(runs, self.law))
+        return predict(self.law, self.raw, **runs.covariates(self.law))
 
     def draws(self, runs: Runs, *, rng: np.random.Generator | None = None,
               noise: bool = False) -> np.ndarray:
@@ -114,7 +108,7 @@ class PointFit:
         random (multiplicative for losses), which turns the percentile interval of the curve
         into a rough predictive interval for a new run; ``rng`` is then required.
         """
-        cov = covariates(runs, self.law)
+        cov = runs.covariates(self.law)
         mean = predict(self.law, {k: v[:, None] for k, v in self.boot.items()}, **cov)
         if not noise:
             return mean
@@ -136,7 +130,7 @@ class _Problem:
         self.law, self.X, self.y, self.fixed, self.free = law, X, y, fixed, free
         self.logs = tuple(_GRID.get(n, (False, ()))[0] for n in free)
         self.target = np.log(y) if law.metric == "positive" else y
-        self._fn = _compile(law.name, tuple(free), tuple(sorted(fixed.items())), self.logs,
+        self._fn = _compile(law, tuple(free), tuple(sorted(fixed.items())), self.logs,
                             tuple(sorted(X)), float(delta))
         self._args = [X[k] for k in sorted(X)] + [self.target]
 
@@ -158,11 +152,10 @@ class _Problem:
 
 
 @functools.lru_cache(maxsize=32)
-def _compile(law_name: str, free: tuple, fixed: tuple, logs: tuple, cov: tuple, delta: float):
+def _compile(law: Law, free: tuple, fixed: tuple, logs: tuple, cov: tuple, delta: float):
     import pytensor
     import pytensor.tensor as pt
 
-    law = get_law(law_name)
     v = pt.dvector("v")
     X = {k: pt.dvector(f"x_{k}") for k in cov}
     target, w = pt.dvector("target"), pt.dvector("w")
@@ -184,7 +177,7 @@ def _setup(runs: Runs, law: Law, delta: float) -> tuple[_Problem, dict, list, li
     y = data.y / data.refs["y"]
     fixed, free, grids, bounds = {}, [], [], []
     logx = np.log(data.X["C"]) if "C" in data.X else None
-    for name, spec in default_priors(law.name).items():
+    for name, spec in default_priors(law).items():
         key = name.removesuffix("_scaled")
         if key in _NOISE:
             continue
@@ -250,7 +243,7 @@ def fit_baseline(runs: Runs, law: str | Law = "power", *, n_boot: int = 200, see
     """
     from threadpoolctl import threadpool_limits
 
-    law = get_law(law) if isinstance(law, str) else law
+    law = get_law(law)
     # L-BFGS-B makes many tiny BLAS calls; a threaded BLAS on a busy machine makes each one
     # wait for its threads (measured: 10x slower on 2 shared cores). Limit it once, here: the
     # limit itself costs milliseconds to set.

@@ -20,8 +20,6 @@ import warnings
 
 import numpy as np
 
-from forecast.questions.backtest import model_draws, score, split_runs
-from forecast.questions.baseline import covariates
 from forecast.errors import InputError
 from forecast.inference.extrapolation import (
     decades_beyond,
@@ -29,7 +27,8 @@ from forecast.inference.extrapolation import (
     mixing_variances,
     mixture_log_density,
 )
-from forecast.laws import LAWS, predict
+from forecast.laws import get_law, predict
+from forecast.questions.backtest import model_draws, score, split_runs
 from forecast.runs import Runs
 
 __all__ = ["candidate_laws", "compare_laws", "lfo_cutoff", "log_predictive_density"]
@@ -57,7 +56,7 @@ def log_predictive_density(result, test: Runs, rng: np.random.Generator | None =
 
     raw = {k: v[:, None] for k, v in result.raw().items()}
     with np.errstate(all="ignore"):
-        loc = np.log(predict(result.law, raw, **covariates(test, result.law)))
+        loc = np.log(predict(result.law, raw, **test.covariates(result.law)))
     sigma, nu = result.draws("sigma")[:, None], result.draws("nu")[:, None]
     y = np.log(test.y)
     ext = result.extrapolation
@@ -103,18 +102,19 @@ def compare_laws(runs_by_law: dict[str, Runs], *, cutoff: float | None = None,
 
     if not runs_by_law:
         raise InputError("no law to compare; give at least two with --laws")
-    for law in runs_by_law:
-        if LAWS[law].metric != "positive":
-            raise InputError(f"law '{law}' models an accuracy; compare laws of loss only")
+    laws = {name: get_law(name) for name in runs_by_law}
+    for name, law in laws.items():
+        if law.metric != "positive":
+            raise InputError(f"law '{name}' models an accuracy; compare laws of loss only")
     first = next(iter(runs_by_law.values()))
     cutoff = lfo_cutoff(first) if cutoff is None else float(cutoff)
-    splits = {law: split_runs(runs, cutoff, law) for law, runs in runs_by_law.items()}
+    splits = {law: split_runs(runs, cutoff, laws[law]) for law, runs in runs_by_law.items()}
     rng = np.random.default_rng(seed)
     fits, rows = {}, {}
     for law, runs in runs_by_law.items():
-        fits[law] = fit(runs, law, settings=settings, extrapolation=extrapolation)
+        fits[law] = fit(runs, laws[law], settings=settings, extrapolation=extrapolation)
         fit_runs, test = splits[law]
-        future = fit(fit_runs, law, settings=settings, extrapolation=extrapolation)
+        future = fit(fit_runs, laws[law], settings=settings, extrapolation=extrapolation)
         mean, pred = model_draws(future, test, rng)
         s = score(pred, test.y, np.median(mean, axis=0))
         loo = az.loo(fits[law].idata, pointwise=True)

@@ -18,27 +18,23 @@ from pathlib import Path
 
 import numpy as np
 
+from forecast.errors import InputError
+from forecast.inference.extrapolation import decades_beyond
+from forecast.laws import predict
 from forecast.laws.compose import (
     Composition,
-    exp_link,
-    exp_link_inverse,
     logistic_crossing,
     power_crossing,
     quantiles,
     root_crossing,
     scan_grid,
-    weibull_link,
-    weibull_link_inverse,
 )
-from forecast.errors import InputError
-from forecast.inference.extrapolation import decades_beyond
-from forecast.laws import predict
+from forecast.laws.links import LINKS, Link, get_link
 from forecast.outputs import write_json
 
-__all__ = ["LINKS", "StepSuccess", "emergence", "step_success", "write_emergence"]
+__all__ = ["StepSuccess", "emergence", "step_success", "write_emergence"]
 
-LINKS = ("exp", "weibull", "logistic")
-LINK_PARAMS = ("floor", "s", "L0")
+LINK_PARAMS = LINKS["weibull"].params
 CURVE_POINTS = 121
 # The soft and hard curves' widths are measured between these levels of success.
 WIDTH_LEVELS = (0.1, 0.9)
@@ -52,7 +48,7 @@ class StepSuccess:
     ----------
     law : forecast.laws.Law
         The fitted law.
-    link : str
+    link : forecast.laws.links.Link
         ``exp`` (``p = exp(-L)``), ``weibull`` (the accuracy link fitted jointly with the law) or
         ``logistic`` (an accuracy law of a ``from_k``-step task: ``p = P_k0^(1/k0)``).
     raw : dict of numpy.ndarray
@@ -68,7 +64,7 @@ class StepSuccess:
     """
 
     law: object
-    link: str
+    link: Link
     raw: dict[str, np.ndarray]
     from_k: int = 1
     source: str = ""
@@ -94,14 +90,9 @@ class StepSuccess:
         """Per-step success at ``log10`` compute: shape ``(n_draws, m)`` for ``(1, m)`` input."""
         C = np.power(10.0, log10_c)
         value = predict(self.law, self.raw, C=C)
-        if self.kappa > 0 and self.link != "logistic":
+        if self.kappa > 0 and self.link.metric == "positive":
             value = value * np.exp(self.kappa * self.z * decades_beyond(C, self.flops_max))
-        if self.link == "exp":
-            return exp_link(value)
-        if self.link == "weibull":
-            r = self.raw
-            return weibull_link(value, floor=r["floor"], s=r["s"], L0=r["L0"])
-        return np.power(np.clip(value, 0.0, 1.0), 1.0 / self.from_k)
+        return self.link.success(value, self.raw, self.from_k)
 
     @property
     def closed_form(self) -> bool:
@@ -117,12 +108,11 @@ class StepSuccess:
         if method == "root" or not self.closed_form:
             return root_crossing(self.p, p_level)
         r, level = self.raw, np.atleast_1d(np.asarray(p_level, dtype=float))
-        if self.link == "logistic":
-            out = logistic_crossing(r["floor"], r["s"], r["C50"], level ** self.from_k)
+        value = self.link.inverse(level, r, self.from_k)  # the law's value at that success
+        if self.link.metric == "unit":
+            out = logistic_crossing(r["floor"], r["s"], r["C50"], value)
         else:
-            loss_level = (exp_link_inverse(level) if self.link == "exp" else
-                          weibull_link_inverse(level, floor=r["floor"], s=r["s"], L0=r["L0"]))
-            out = power_crossing(r.get("E", 0.0), r["A"], r["alpha"], loss_level)
+            out = power_crossing(r.get("E", 0.0), r["A"], r["alpha"], value)
         out = np.broadcast_to(out, (self.n_draws, level.size))
         return out[:, 0] if np.ndim(p_level) == 0 else out
 
@@ -139,7 +129,7 @@ def _has_acc_link(fit) -> bool:
     return all(p in fit.idata.posterior for p in LINK_PARAMS)
 
 
-def step_success(fit, link: str | None = None, *, from_k: int = 1, seed: int = 0
+def step_success(fit, link: Link | str | None = None, *, from_k: int = 1, seed: int = 0
                  ) -> StepSuccess:
     """Per-step success from a fit, checking that the fit supports the link.
 
@@ -147,8 +137,8 @@ def step_success(fit, link: str | None = None, *, from_k: int = 1, seed: int = 0
     ----------
     fit : forecast.inference.fitting.Fit
         A fit of a law of compute (``power``, ``pure``, ``broken`` or ``logistic``).
-    link : str, optional
-        ``exp``, ``weibull`` or ``logistic``; by default ``logistic`` for a ``logistic`` fit,
+    link : forecast.laws.links.Link or str, optional
+        ``exp``, ``weibull`` or ``logistic`` (or its name); by default ``logistic`` for a ``logistic`` fit,
         ``weibull`` for a fit with a joint accuracy link (``forecast fit --acc``), else ``exp``.
     from_k : int
         For a ``logistic`` fit: the number of steps of the task it was fitted to (``p`` is its
@@ -167,24 +157,24 @@ def step_success(fit, link: str | None = None, *, from_k: int = 1, seed: int = 0
         raise InputError(f"{src}: emergence needs a law of compute; this fit is '{law.name}' "
                          "(of params and tokens): refit with --law power or broken")
     if link is None:
-        link = "logistic" if law.name == "logistic" else "weibull" if _has_acc_link(fit) else "exp"
-    if link not in LINKS:
-        raise InputError(f"--link {link}: use one of {', '.join(LINKS)}")
-    if (law.metric == "unit") != (link == "logistic"):
+        link = ("logistic" if law.metric == "unit" else "weibull" if _has_acc_link(fit)
+                else "exp")
+    link = get_link(link)
+    if law.metric != link.metric:
         what = ("an accuracy (law 'logistic'): use --link logistic" if law.metric == "unit"
                 else f"a loss (law '{law.name}'): use --link exp or weibull")
-        raise InputError(f"--link {link}: the fit in {src} is of {what}")
-    if link == "weibull" and not _has_acc_link(fit):
-        raise InputError(f"--link weibull: the fit in {src} has no accuracy link; refit with "
-                         "`forecast fit RUNS.csv --y step_loss --acc step_acc`")
-    if from_k != 1 and link != "logistic":
+        raise InputError(f"--link {link.name}: the fit in {src} is of {what}")
+    if link.params and not _has_acc_link(fit):
+        raise InputError(f"--link {link.name}: the fit in {src} has no accuracy link; refit "
+                         "with `forecast fit RUNS.csv --y step_loss --acc step_acc`")
+    if from_k != 1 and link.metric != "unit":
         raise InputError("--from-k applies to a logistic fit of a k0-step task's accuracy only")
     if from_k < 1:
         raise InputError(f"--from-k {from_k}: must be a whole number of steps >= 1")
-    names = list(law.params) + (list(LINK_PARAMS) if link == "weibull" else [])
+    names = list(law.params) + list(link.params)
     raw = {name: fit.draws(name)[:, None] for name in names}
     notes = []
-    if link == "exp" and "E" in raw:
+    if link.name == "exp" and "E" in raw:
         cap = math.exp(-float(np.median(raw["E"])))
         notes.append(f"the law's floor E (median {-math.log(cap):.3g}) caps per-step success at "
                      f"exp(-E) = {cap:.3g}")
@@ -354,7 +344,7 @@ def emergence(steps: StepSuccess | Sequence[StepSuccess], ks: Sequence[int], *,
         curves["soft"]["expected_correct"].append({"k": k, **correct})
     first = steps[0]
     return {
-        "threshold": threshold, "link": first.link, "law": first.law.name,
+        "threshold": threshold, "link": first.link.name, "law": first.law.name,
         "y": first.y_name, "from_k": first.from_k, "sources": [s.source for s in steps],
         "heterogeneous": len(steps) > 1, "phi": comp.phi, "allow_errors": comp.allow_errors,
         "budget": budget, "n_draws": n, "method": method if method == "root" else (

@@ -1,0 +1,102 @@
+"""`forecast backtest`: fit below a compute cutoff, score the forecast above it."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from forecast.cli.options import CONTEXT, fmt, law_option, parse_steps, sampler_options, warn
+
+
+def _parse_cutoffs(cutoff: float | None, cutoffs: str | None) -> list[float]:
+    from forecast.errors import InputError
+
+    if (cutoff is None) == (cutoffs is None):
+        raise InputError("give exactly one of --cutoff FLOPS or --cutoffs a,b,c")
+    if cutoff is not None:
+        return [cutoff]
+    try:
+        return [float(c) for c in cutoffs.split(",") if c.strip()]
+    except ValueError:
+        raise InputError(f"--cutoffs {cutoffs!r}: give FLOPs separated by commas, e.g. "
+                         "1e20,3e20,1e21") from None
+
+
+def _print_backtest(result: dict) -> None:
+    click.echo(f"backtest of law {result['law']} on {result['y']!r}: fitted {result['n_fit']} "
+               f"runs with flops <= {result['cutoff']:.3g}, forecast {result['n_test']} above")
+    click.echo(f"{'':<16}{'median APE':>11}{'50%':>7}{'80%':>7}{'90%':>7}{'95%':>7}{'CRPS':>10}")
+    for key, label in (("model", "model"), ("baseline", "baseline"),
+                       ("baseline_noise", "baseline+resid")):
+        s = result[key]
+        cov = "".join(f"{s['coverage'][lv]:>7.0%}" for lv in ("50", "80", "90", "95"))
+        click.echo(f"{label:<16}{s['median_ape']:>10.2f}%{cov}{s['crps']:>10.4g}")
+    if result.get("crossing"):
+        click.echo(f"crossing of {result['threshold']:g} (log10 FLOPs): k, observed, forecast "
+                   "median [5%, 95%], error in decades, inside the 90% interval")
+        for c in result["crossing"]:
+            q = c["forecast"]
+            click.echo(f"  k={c['k']:<3}{fmt(c['observed_log10_flops']):>8}{fmt(q['median']):>8}"
+                       f" [{fmt(q['q05'])}, {fmt(q['q95'])}]  {fmt(c['error_decades']):>8}  "
+                       f"{'yes' if c['inside_90'] else 'no'}"
+                       f"{'' if c['observed_above_cutoff'] else ' (crossed below the cutoff)'}")
+    click.echo("")
+
+
+@click.command("backtest", context_settings=CONTEXT)
+@click.argument("runs_csv", metavar="RUNS.csv", type=click.Path(dir_okay=True))
+@click.option("--cutoff", type=float, default=None, metavar="FLOPS",
+              help="Fit the runs with flops at or below this, forecast those above.")
+@click.option("--cutoffs", default=None, metavar="A,B,C",
+              help="Several cutoffs, comma-separated: one backtest each.")
+@law_option("Scaling law to fit (see `forecast fit --help`).")
+@click.option("--y", "y_col", default="loss", show_default=True, metavar="COLUMN",
+              help="Metric column to forecast.")
+@click.option("--boot", type=click.IntRange(min=10), default=200, show_default=True,
+              help="Bootstrap resamples of the point-fit baseline.")
+@sampler_options
+@click.option("--steps", "steps_text", default=None, metavar="K[,K..]",
+              help="Crossing backtest too: forecast where exact_kK crosses --threshold (fit a "
+                   "per-step loss, e.g. --y step_loss) and compare with the observed crossing.")
+@click.option("--threshold", type=float, default=0.5, show_default=True,
+              help="Success level of the crossing backtest.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print JSON (a list of results with --cutoffs) instead of a table.")
+def backtest_cmd(runs_csv, cutoff, cutoffs, law, y_col, boot, draws, tune, chains, seed,
+                 extrapolation, steps_text, threshold, as_json):
+    """Backtest a law on RUNS.csv: fit below a compute cutoff, score the forecast above it.
+
+    Scores the posterior median's median absolute percentage error, the coverage of the central
+    50/80/90/95% predictive intervals for a new run, and the CRPS; and the same for the usual
+    point fit (Huber on log loss, L-BFGS-B from a grid, bootstrap percentile intervals).
+    """
+    from forecast.errors import InputError
+    from forecast.questions.backtest import require_exact, split_runs, sweep
+    from forecast.runs import read_runs
+
+    levels = _parse_cutoffs(cutoff, cutoffs)
+    steps = parse_steps(steps_text) if steps_text else []
+    if steps and not 0 < threshold < 1:
+        raise InputError(f"--threshold {threshold}: must lie strictly between 0 and 1")
+    runs = read_runs(runs_csv, y=y_col, law=law)
+    for c in levels:
+        split_runs(runs, c, law)
+    require_exact(runs, steps)
+    for line in runs.warnings:
+        warn(line)
+
+    from forecast.inference.sampling import SamplerSettings
+
+    settings = SamplerSettings(draws=draws, tune=tune, chains=chains, seed=seed)
+    results = sweep(runs, law, levels, settings=settings, n_boot=boot, seed=seed, steps=steps,
+                    threshold=threshold, extrapolation=extrapolation)
+    for r in results:
+        for line in r["warnings"][len(runs.warnings):]:
+            warn(f"cutoff {r['cutoff']:.3g}: {line}")
+    if as_json:
+        click.echo(json.dumps(results[0] if cutoffs is None else results, indent=2,
+                              sort_keys=True))
+    else:
+        for r in results:
+            _print_backtest(r)

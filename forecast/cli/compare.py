@@ -1,0 +1,68 @@
+"""`forecast compare`: rank laws by PSIS-LOO and leave-future-out."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from forecast.cli.options import CONTEXT, LAW_NAMES, sampler_options, warn
+
+
+@click.command("compare", context_settings=CONTEXT)
+@click.argument("runs_csv", metavar="RUNS.csv", type=click.Path(dir_okay=True))
+@click.option("--laws", "laws_text", default=None, metavar="A,B",
+              help="Laws to compare, comma-separated [default: those the columns allow: power, "
+                   "pure, broken, and chinchilla with params and tokens].")
+@click.option("--y", "y_col", default="loss", show_default=True, metavar="COLUMN",
+              help="Metric column (a loss).")
+@click.option("--cutoff", type=float, default=None, metavar="FLOPS",
+              help="Leave-future-out cutoff [default: the largest 20% of runs are held out].")
+@sampler_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def compare_cmd(runs_csv, laws_text, y_col, cutoff, draws, tune, chains, seed, extrapolation,
+                as_json):
+    """Rank scaling laws on RUNS.csv by PSIS-LOO and by a leave-future-out score.
+
+    Each law is fitted to all runs (for LOO and stacking weights) and to the runs at or below
+    the cutoff (scored on those above). The chosen law is the best at leave-future-out.
+    """
+    from forecast.errors import InputError
+    from forecast.questions.backtest import split_runs
+    from forecast.questions.compare import candidate_laws, compare_laws, lfo_cutoff
+    from forecast.runs import read_runs
+
+    base = read_runs(runs_csv, y=y_col, law="power")
+    if laws_text is None:
+        laws = candidate_laws(base.frame.columns)
+    else:
+        laws = [s.strip() for s in laws_text.split(",") if s.strip()]
+        bad = [s for s in laws if s not in LAW_NAMES or s == "logistic"]
+        if bad or not laws:
+            raise InputError(f"--laws {laws_text!r}: use loss laws among power, pure, "
+                             "chinchilla, broken, separated by commas")
+    runs_by_law = {law: read_runs(runs_csv, y=y_col, law=law) for law in laws}
+    cut = lfo_cutoff(base) if cutoff is None else cutoff
+    for law, runs in runs_by_law.items():
+        split_runs(runs, cut, law)
+    for line in base.warnings:
+        warn(line)
+
+    from forecast.inference.sampling import SamplerSettings
+
+    settings = SamplerSettings(draws=draws, tune=tune, chains=chains, seed=seed)
+    result = compare_laws(runs_by_law, cutoff=cut, settings=settings, seed=seed,
+                          extrapolation=extrapolation)
+    if as_json:
+        click.echo(json.dumps(result, indent=2, sort_keys=True))
+        return
+    click.echo(f"{len(laws)} laws on {result['y']!r}; leave-future-out: fit {result['n_fit']} "
+               f"runs with flops <= {result['cutoff']:.3g}, score {result['n_test']} above")
+    click.echo(f"{'law':<12}{'elpd_lfo':>10}{'APE':>8}{'90% cov':>9}{'elpd_loo':>10}{'se':>7}"
+               f"{'weight':>8}{'k>0.7':>7}")
+    for r in result["laws"]:
+        click.echo(f"{r['law']:<12}{r['elpd_lfo']:>10.2f}{r['median_ape']:>7.2f}%"
+                   f"{r['coverage_90']:>9.0%}{r['elpd_loo']:>10.2f}{r['se']:>7.2f}"
+                   f"{r['weight']:>8.2f}{r['pareto_k_bad']:>7d}")
+    click.echo(f"chosen (best leave-future-out): {result['chosen']}; best by LOO: "
+               f"{result['best_loo']}")

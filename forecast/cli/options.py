@@ -1,0 +1,94 @@
+"""What the commands share: click settings, options, the law and link edges, messages.
+
+A law's name becomes a :class:`forecast.laws.Law` here, once, as the option is parsed; the
+object is what the library receives. Nothing heavy is imported at module level, so ``--help``
+stays instant.
+"""
+
+from __future__ import annotations
+
+import click
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+LAW_NAMES = ["power", "pure", "chinchilla", "broken", "logistic"]
+LINK_NAMES = ["exp", "weibull", "logistic"]
+
+__all__ = ["CONTEXT", "LAW_NAMES", "LINK_NAMES", "fmt", "law_option", "link_option", "parse_steps",
+           "sampler_options", "warn"]
+
+
+def _to_law(ctx, param, value):
+    from forecast.laws import get_law
+
+    return get_law(value)
+
+
+def _to_link(ctx, param, value):
+    from forecast.laws.links import get_link
+
+    return None if value is None else get_link(value)
+
+
+def link_option(help_text: str):
+    """Return the ``--link NAME`` option; the command receives a link (or None: the fit's)."""
+    return click.option("--link", type=click.Choice(LINK_NAMES), default=None,
+                        callback=_to_link, help=help_text)
+
+
+def law_option(help_text: str):
+    """Return the ``--law NAME`` option; the command receives a :class:`forecast.laws.Law`."""
+    return click.option("--law", type=click.Choice(LAW_NAMES), default="power",
+                        show_default=True, callback=_to_law, help=help_text)
+
+
+def warn(message: str) -> None:
+    """Print a warning line on stderr."""
+    click.secho(f"warning: {message}", fg="yellow", err=True)
+
+
+def sampler_options(command):
+    """Add the options shared by every command that fits (sampler settings, extrapolation)."""
+    options = [
+        click.option("--draws", type=click.IntRange(min=10), default=1000, show_default=True,
+                     help="Posterior draws per chain."),
+        click.option("--tune", type=click.IntRange(min=0), default=1000, show_default=True,
+                     help="Tuning (warmup) steps per chain of the first pass. You should not "
+                          "need it: when a pass shows divergences, R-hat above 1.01 or bulk ESS "
+                          "below 400, the fit samples again by itself, at most twice (twice the "
+                          "warmup; a higher target acceptance for divergences, up to 4x the "
+                          "draws for too few effective ones) and says so."),
+        click.option("--chains", type=click.IntRange(min=1), default=4, show_default=True,
+                     help="Independent NUTS chains."),
+        click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+                     help="Random seed of everything random: the same seed gives the same "
+                          "numbers."),
+        click.option("--extrapolation", type=click.Choice(["lfo", "none"]), default="lfo",
+                     show_default=True,
+                     help="Extrapolation error of forecasts beyond the fitted compute: lfo "
+                          "estimates it by refitting without the largest 10% of runs and "
+                          "scoring them (docs/backtest.md); none leaves it out."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def fmt(x: float | None) -> str:
+    """Format a number for a table (4 significant digits; ``-`` for none)."""
+    if x is None:
+        return "-"
+    return f"{x:.4g}"
+
+
+def parse_steps(text: str) -> list[int]:
+    """``"8"`` -> 1..8; ``"1,2,4,8"`` -> those; anything else is an InputError."""
+    from forecast.errors import InputError
+
+    parts = [p.strip() for p in str(text).split(",")]
+    if not all(p.isdigit() for p in parts):
+        raise InputError(f"--steps {text}: give a whole number K >= 1 (k = 1..K) or a list "
+                         "such as 1,2,4,8")
+    ks = [int(p) for p in parts]
+    if min(ks) < 1 or max(ks) > 1000:
+        raise InputError(f"--steps {text}: every k must lie between 1 and 1000")
+    return list(range(1, ks[0] + 1)) if len(ks) == 1 else sorted(set(ks))
