@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from forecast.inference.fitting import SamplerSettings, fit, load_fit
 from forecast.laws.compose import Composition
 from forecast.questions.emergence import emergence, step_success
-from forecast.inference.fitting import SamplerSettings, fit, load_fit
 from forecast.runs import runs_from_frame
 
 

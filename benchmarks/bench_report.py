@@ -55,8 +55,8 @@ def main() -> None:
     matplotlib.use("Agg")
     import arviz  # noqa: F401  (imports are paid once; timed in the command below)
 
-    from forecast.report import figures as F
     from forecast.inference.fitting import load_fit
+    from forecast.report import figures as F
     from forecast.report.page import fit_runs, make_report
 
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")

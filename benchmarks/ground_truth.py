@@ -42,13 +42,13 @@ from pathlib import Path
 
 import numpy as np
 
-from forecast.questions.backtest import crossing_scores, observed_crossing
-from forecast.laws.compose import chain, heterogeneous
-from forecast.laws.links import exp_link
-from forecast.questions.emergence import emergence, step_success
 from forecast.errors import FitError
 from forecast.inference.fitting import SamplerSettings, fit
 from forecast.laws import predict
+from forecast.laws.compose import chain, heterogeneous
+from forecast.laws.links import exp_link
+from forecast.questions.backtest import crossing_scores, observed_crossing
+from forecast.questions.emergence import emergence, step_success
 from forecast.runs import Runs, read_runs
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,9 +13,9 @@ import time
 import arviz as az
 import pymc as pm
 
-from forecast.laws import get_law
 from forecast.inference.model import build_model, data_priors, model_data
 from forecast.inference.priors import resolve_priors
+from forecast.laws import get_law
 from forecast.runs import read_runs
 
 path, law_name, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])

@@ -23,9 +23,9 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 
-from forecast.laws import get_law, to_raw
 from forecast.inference.model import build_model, data_priors, model_data
 from forecast.inference.priors import resolve_priors
+from forecast.laws import get_law, to_raw
 from forecast.runs import runs_from_frame
 
 ROOT = Path(__file__).resolve().parents[1]

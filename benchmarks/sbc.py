@@ -35,9 +35,9 @@ N_RUNS = 30
 
 
 def build(seed: int):
-    from forecast.laws import get_law
     from forecast.inference.model import build_model, data_priors, model_data
     from forecast.inference.priors import resolve_priors
+    from forecast.laws import get_law
     from forecast.runs import runs_from_frame
 
     rng = np.random.default_rng(seed)

@@ -119,8 +119,8 @@ def fit_tasks(workdir: Path) -> None:
 
 def worked_example(workdir: Path) -> dict:
     """Numbers of the worked example: the 3-digit forecast from 2 digits, against 3 digits."""
-    from forecast.questions.emergence import emergence, step_success
     from forecast.inference.fitting import load_fit
+    from forecast.questions.emergence import emergence, step_success
 
     fit2, fit3 = load_fit(workdir / "fit_2da"), load_fit(workdir / "fit_3da")
     from2 = emergence(step_success(fit2, from_k=2), [2, 3])
@@ -148,8 +148,8 @@ def worked_example(workdir: Path) -> dict:
 
 def fig_obsscaling(workdir: Path):
     """Observed 2- and 3-digit accuracy, the 2-digit fit, and P_2^(3/2) against 3-digit data."""
-    from forecast.questions.emergence import step_success
     from forecast.inference.fitting import load_fit
+    from forecast.questions.emergence import step_success
 
     plt = _plt()
     w = _obs_tasks()

@@ -9,11 +9,11 @@ from click.testing import CliRunner
 from conftest import named_rng
 from scipy.stats import norm
 
-from forecast.questions.backtest import crps, model_draws, observed_crossing, score, split_runs
 from forecast.cli import main
 from forecast.errors import InputError
 from forecast.inference.fitting import Fit
 from forecast.laws import get_law
+from forecast.questions.backtest import crps, model_draws, observed_crossing, score, split_runs
 from forecast.runs import read_runs, runs_from_frame
 
 

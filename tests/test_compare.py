@@ -10,10 +10,10 @@ from conftest import named_rng
 from scipy.stats import t as student_t
 
 from forecast.cli import main
-from forecast.questions.compare import candidate_laws, lfo_cutoff, log_predictive_density
 from forecast.errors import InputError
 from forecast.inference.fitting import Fit
 from forecast.laws import get_law
+from forecast.questions.compare import candidate_laws, lfo_cutoff, log_predictive_density
 from forecast.runs import runs_from_frame
 
 

@@ -14,13 +14,12 @@ from click.testing import CliRunner
 from conftest import named_rng, within_sd
 from scipy import optimize
 
-from forecast.laws import LAWS
 from forecast.cli import main
-from forecast.laws.compose import at_least, beta_moment, gumbel_shift_decades, gumbel_width_decades
-from forecast.questions.emergence import emergence, step_success
 from forecast.errors import InputError
 from forecast.inference.fitting import Fit
-from forecast.laws import get_law
+from forecast.laws import LAWS, get_law
+from forecast.laws.compose import at_least, beta_moment, gumbel_shift_decades, gumbel_width_decades
+from forecast.questions.emergence import emergence, step_success
 
 REFS = {"y": 1.0, "C": 1e19}
 
@@ -323,9 +322,9 @@ def test_model_accuracy_likelihood_is_the_weibull_link_in_raw_units():
     computed by hand in raw units (nats), at a chosen point."""
     from scipy import stats
 
-    from forecast.laws import get_law
     from forecast.inference.model import build_model, link_priors, model_data
     from forecast.inference.priors import resolve_priors
+    from forecast.laws import get_law
     from forecast.runs import runs_from_frame
 
     frame, _ = simulate_step_loss("model-acc-units", n=12)

@@ -8,7 +8,6 @@ from conftest import FIXTURES, named_rng
 from scipy.stats import norm
 from scipy.stats import t as student_t
 
-from forecast.questions.backtest import model_draws
 from forecast.inference.extrapolation import (
     KAPPA_MAX,
     calibrate,
@@ -19,6 +18,7 @@ from forecast.inference.extrapolation import (
 )
 from forecast.inference.fitting import Fit
 from forecast.laws import get_law
+from forecast.questions.backtest import model_draws
 from forecast.runs import read_runs, runs_from_frame
 
 

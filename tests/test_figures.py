@@ -14,11 +14,13 @@ from conftest import FIXTURES, named_rng
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 
-from forecast.report import figures as F
-from forecast.questions.emergence import StepSuccess, emergence
 from forecast.inference.fitting import Fit
 from forecast.laws import get_law, predict
 from forecast.laws.links import get_link
+from forecast.questions.emergence import StepSuccess, emergence
+from forecast.report import figures as F
+from forecast.report import forecast_figures as FF
+from forecast.report import style as S
 from forecast.runs import read_runs
 
 POWER_TRUTH = {"E": 1.8, "A": 1e19 ** 0.3, "alpha": 0.3}
@@ -216,7 +218,7 @@ def emergence_result():
 
 
 def test_emergence_draws_one_hard_and_one_soft_curve_per_k(emergence_result):
-    fig = F.emergence_figure(emergence_result)
+    fig = FF.emergence_figure(emergence_result)
     assert gids(fig, "hard_k") == sorted(f"hard_k{k}" for k in range(1, 7))
     assert gids(fig, "soft_k") == sorted(f"soft_k{k}" for k in range(1, 7))
     curves = emergence_result["curves"]
@@ -235,7 +237,7 @@ def test_emergence_draws_one_hard_and_one_soft_curve_per_k(emergence_result):
 
 
 def test_emergence_thins_to_max_curves(emergence_result):
-    fig = F.emergence_figure(emergence_result, max_curves=3)
+    fig = FF.emergence_figure(emergence_result, max_curves=3)
     assert gids(fig, "hard_k") == ["hard_k1", "hard_k3", "hard_k6"]
 
 
@@ -243,7 +245,7 @@ def test_calibration_plots_the_coverage():
     cov = {"50": 0.4, "80": 0.7, "90": 0.85, "95": 1.0}
     res = [{"cutoff": 1e21, "n_test": 20, "model": {"coverage": cov},
             "baseline": {"coverage": {"50": 0.1, "80": 0.2, "90": 0.3, "95": 0.35}}}]
-    fig = F.calibration_figure(res)
+    fig = FF.calibration_figure(res)
     line = by_gid(fig, "coverage_model_0")
     np.testing.assert_allclose(line.get_xdata(), [50, 80, 90, 95])
     np.testing.assert_allclose(line.get_ydata(), [40, 70, 85, 100])
@@ -252,11 +254,11 @@ def test_calibration_plots_the_coverage():
 
 
 def test_pow10_labels():
-    assert F.pow10(1e24) == "10²⁴"
-    assert F.pow10(3e23) == "3×10²³"
-    assert F.pow10(9.99e20) == "10²¹"
-    assert F.pow10(2.5e-3) == "2.5×10⁻³"
-    assert F.sup(-12) == "⁻¹²"
+    assert S.pow10(1e24) == "10²⁴"
+    assert S.pow10(3e23) == "3×10²³"
+    assert S.pow10(9.99e20) == "10²¹"
+    assert S.pow10(2.5e-3) == "2.5×10⁻³"
+    assert S.sup(-12) == "⁻¹²"
 
 
 def test_figures_never_touch_pyplot(power_fit, power_runs):

@@ -10,9 +10,10 @@ from conftest import FIXTURES, named_rng, within_sd
 
 from forecast.cli import main
 from forecast.errors import InputError
-from forecast.inference.fitting import chance_floor_hint, fit, load_fit, optimal_allocation
-from forecast.runs import runs_from_frame
+from forecast.inference.diagnostics import chance_floor_hint
+from forecast.inference.fitting import fit, load_fit, optimal_allocation
 from forecast.inference.sampling import SamplerSettings
+from forecast.runs import runs_from_frame
 
 pytestmark = pytest.mark.slow
 QUICK = SamplerSettings(draws=500, tune=500, chains=4, seed=3)
@@ -201,7 +202,7 @@ def _gap_runs(train_over_loss, n: int = 20, y: str = "loss"):
 
 
 def test_memorisation_flags_a_training_loss_far_below_the_held_out_loss():
-    from forecast.inference.fitting import memorisation
+    from forecast.inference.diagnostics import memorisation
     from forecast.laws import get_law
 
     power = get_law("power")
@@ -218,7 +219,7 @@ def test_memorisation_flags_a_training_loss_far_below_the_held_out_loss():
 
 
 def test_memorisation_skips_missing_training_losses_and_counts_zero_as_infinite():
-    from forecast.inference.fitting import memorisation
+    from forecast.inference.diagnostics import memorisation
     from forecast.laws import get_law
 
     power = get_law("power")

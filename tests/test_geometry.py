@@ -103,15 +103,15 @@ def test_sampled_at_the_reference_point_the_priors_are_those_of_docs_priors(law)
 @pytest.mark.slow
 def test_the_prior_check_rejects_a_jacobian_off_by_one_power_of_the_mean(monkeypatch):
     """``m^(k-1)`` for ``m^k`` (forgetting that ``m`` is sampled as ``log m``): rejected."""
-    from forecast.inference import sampling
+    from forecast.inference import compiled
 
     right = geometry.log_jacobian
     monkeypatch.setattr(geometry, "log_jacobian",
                         lambda log_mean, log_share_e, log_slopes:
                         right(log_mean, log_share_e, log_slopes) - log_mean)
-    sampling.clear_cache()
+    compiled.clear_cache()
     try:
         z = prior_z(LAWS["power"], seed=1)
     finally:
-        sampling.clear_cache()
+        compiled.clear_cache()
     assert max(z.values()) > 10, z

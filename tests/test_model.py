@@ -4,9 +4,9 @@ import numpy as np
 import pymc as pm
 import pytest
 
-from forecast.laws import LAWS
 from forecast.inference.model import build_model, data_priors, model_data
 from forecast.inference.priors import resolve_priors
+from forecast.laws import LAWS
 from forecast.runs import read_runs
 
 

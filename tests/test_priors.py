@@ -5,8 +5,8 @@ from click.testing import CliRunner
 
 from forecast.cli import main
 from forecast.errors import InputError
-from forecast.laws import LAWS
 from forecast.inference.priors import DISTRIBUTIONS, default_priors, load_priors, resolve_priors
+from forecast.laws import LAWS
 
 
 @pytest.mark.parametrize("law", list(LAWS))

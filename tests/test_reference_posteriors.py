@@ -85,15 +85,15 @@ def test_a_raw_unit_scale_off_by_five_percent_fails(monkeypatch):
 
 @pytest.mark.slow
 def test_a_jacobian_without_the_shares_term_fails(monkeypatch):
-    from forecast.inference import geometry, sampling
+    from forecast.inference import compiled, geometry
 
     right = geometry.log_jacobian
     monkeypatch.setattr(geometry, "log_jacobian",
                         lambda log_mean, log_share_e, log_slopes:
                         right(log_mean, 0.0, log_slopes))
-    sampling.clear_cache()
+    compiled.clear_cache()
     try:
         z, where = max_z("chinchilla16", short=True)
     finally:
-        sampling.clear_cache()
+        compiled.clear_cache()
     assert z > 10, where

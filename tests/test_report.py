@@ -17,10 +17,10 @@ from conftest import FIXTURES
 from test_figures import POWER_TRUTH, fake_fit
 
 from forecast.cli import main
+from forecast.inference.fitting import load_fit
 from forecast.questions.emergence import emergence as run_emergence
 from forecast.questions.emergence import step_success, write_emergence
 from forecast.report.figures import fit_bands
-from forecast.inference.fitting import load_fit
 from forecast.report.page import fit_runs, make_report
 from forecast.runs import read_runs
 

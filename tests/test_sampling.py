@@ -14,8 +14,8 @@ import pytest
 from conftest import named_rng
 from scipy import stats
 
-from forecast.laws import LAWS
 from forecast.inference.engine import STATS, Pass, run_chains
+from forecast.laws import LAWS
 
 Z_MAX = 5.0
 
@@ -223,18 +223,18 @@ def test_sample_same_seed_identical_and_cores_do_not_matter():
 
 @pytest.mark.slow
 def test_a_second_model_of_the_same_structure_compiles_nothing(monkeypatch):
-    from forecast.inference import sampling
+    from forecast.inference import compiled, sampling
 
-    sampling.clear_cache()
+    compiled.clear_cache()
     first, data1 = power_model(10, 2)
     second, data2 = power_model(15, 3)  # other runs, other number of runs: same structure
-    assert sampling.structure_key(first) == sampling.structure_key(second)
+    assert compiled.structure_key(first) == compiled.structure_key(second)
     sampling.sample(first, sampling.SamplerSettings(**QUICK), prior_model=natural(data1))
 
     def fail(model):
         raise AssertionError("recompiled")
 
-    monkeypatch.setattr(sampling, "_compile", fail)
+    monkeypatch.setattr(compiled, "_compile", fail)
     idata = sampling.sample(second, sampling.SamplerSettings(**QUICK),
                             prior_model=natural(data2))
     assert idata.log_likelihood["obs"].shape == (2, 200, 15)
@@ -258,43 +258,43 @@ def test_a_fixed_prior_becomes_a_constant_draw_by_draw():
 def test_compiling_records_no_tag_traces_and_restores_the_flag(monkeypatch):
     import pytensor
 
-    from forecast.inference import sampling
+    from forecast.inference import compiled
 
     before = pytensor.config.traceback__limit
-    sampling.clear_cache()
+    compiled.clear_cache()
     seen = []
-    real = sampling._compile
-    monkeypatch.setattr(sampling, "_compile",
+    real = compiled._compile
+    monkeypatch.setattr(compiled, "_compile",
                         lambda model: seen.append(pytensor.config.traceback__limit) or real(model))
     try:
         model, _ = power_model(8, 5)
         with model:
-            comp = sampling._compiled(model)
+            comp = compiled.compiled(model)
     finally:
-        sampling.clear_cache()
+        compiled.clear_cache()
     assert seen == [0]  # no stack trace extracted for each of the ~17,000 nodes built
     assert pytensor.config.traceback__limit == before  # back after compiling
-    assert np.isfinite(comp.logp_dlogp(comp.x0, *sampling._data_values(model, comp.data_names))[0])
+    assert np.isfinite(comp.logp_dlogp(comp.x0, *compiled.data_values(model, comp.data_names))[0])
 
 
 def test_a_traceback_limit_the_user_set_is_kept(monkeypatch):
     import pytensor
 
-    from forecast.inference import sampling
+    from forecast.inference import compiled
 
-    sampling.clear_cache()
+    compiled.clear_cache()
     seen = []
-    monkeypatch.setattr(sampling, "_compile",
+    monkeypatch.setattr(compiled, "_compile",
                         lambda model: seen.append(pytensor.config.traceback__limit))
     before = pytensor.config.traceback__limit
     pytensor.config.traceback__limit = 3  # set in code, as a user debugging a graph would
     try:
         model, _ = power_model(8, 6)
         with model:
-            sampling._compiled(model)
+            compiled.compiled(model)
     finally:
         pytensor.config.traceback__limit = before
-        sampling.clear_cache()
+        compiled.clear_cache()
     assert seen == [3]
 
 

@@ -1,4 +1,4 @@
-"""Fitting a scaling law: sampling, diagnostics, the summary, saving and loading.
+"""Fitting a scaling law: sampling, the summary, saving and loading.
 
 :func:`fit` is the one entry point: runs in, a :class:`Fit` out (an ArviZ ``InferenceData`` with
 the posterior in raw units added, and the summary of DESIGN.md section 3). :meth:`Fit.save` writes
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import signal
 import threading
 import warnings
@@ -20,15 +19,20 @@ import numpy as np
 
 from forecast import __version__
 from forecast.errors import InputError, Interrupted
-from forecast.inference.sampling import ESS_MIN, RHAT_MAX, SamplerSettings, sample
+from forecast.inference.diagnostics import (
+    against_bounds,
+    chance_floor_hint,
+    diagnostics,
+    memorisation,
+    quantiles,
+)
+from forecast.inference.sampling import SamplerSettings, sample
 from forecast.laws import LAWS, Law, compute_optimal, get_law, to_raw
 from forecast.outputs import atomic_write, write_json
 from forecast.runs import Runs
 
-__all__ = ["Fit", "SamplerSettings", "diagnostics", "fit", "load_fit", "memorisation",
-           "optimal_allocation"]
+__all__ = ["Fit", "SamplerSettings", "fit", "load_fit", "optimal_allocation"]
 
-QUANTILES = {"q05": 0.05, "q25": 0.25, "median": 0.5, "q75": 0.75, "q95": 0.95}
 
 
 @dataclass
@@ -72,15 +76,6 @@ class Fit:
         return out
 
 
-def _quantiles(x: np.ndarray) -> dict[str, float]:
-    qs = np.quantile(x, list(QUANTILES.values()))
-    return {k: float(v) for k, v in zip(QUANTILES, qs, strict=True)}
-
-
-def _finite(v: float) -> float | None:
-    return float(v) if math.isfinite(v) else None
-
-
 def _add_raw(group, law: Law, refs: dict[str, float]) -> None:
     """Add the raw-unit parameters of the law to a posterior or prior dataset, in place."""
     theta = {name.removesuffix("_scaled"): group[name] for name in group.data_vars
@@ -105,144 +100,8 @@ def optimal_allocation(fit: Fit, budget: float) -> dict:
     r = fit.raw()
     n_opt, d_opt = compute_optimal(r, budget)
     loss = r["E"] + r["A"] * n_opt ** -r["alpha"] + r["B"] * d_opt ** -r["beta"]
-    return {"budget": float(budget), "params": _quantiles(n_opt), "tokens": _quantiles(d_opt),
-            "tokens_per_param": _quantiles(d_opt / n_opt), "loss": _quantiles(loss)}
-
-
-def _against_bounds(idata, priors: dict) -> list[str]:
-    """Warn when the posterior piles up against a bound of its prior."""
-    post = idata.posterior
-    out = []
-    if "E_scaled" in post:
-        at_zero = float((np.asarray(post["E_scaled"]) < 0.02).mean())
-        if at_zero > 0.2:
-            out.append(
-                f"E piles up at 0 ({at_zero:.0%} of draws below 2% of the typical metric): the "
-                "runs show no floor, so E is set by its prior and so is every forecast far "
-                "beyond the data; try --law pure, add larger runs, or give E a prior"
-            )
-    for name, spec in priors.items():
-        if spec.get("dist") != "Uniform" or name not in post:
-            continue
-        x = np.asarray(post[name]).reshape(-1)
-        width = spec["upper"] - spec["lower"]
-        near = float(((x - spec["lower"] < 0.01 * width) | (spec["upper"] - x < 0.01 * width))
-                     .mean())
-        if near > 0.1:
-            out.append(
-                f"{name} piles up against a bound of its Uniform({spec['lower']:g}, "
-                f"{spec['upper']:g}) prior ({near:.0%} of draws within 1% of it): the prior, "
-                "not the data, sets it; widen the prior"
-            )
-    return out
-
-
-def diagnostics(idata, law: Law, extra: tuple[str, ...] = ()) -> tuple[dict, int, list[str]]:
-    """Summarise the posterior of the law's parameters (and ``extra`` ones) with diagnostics.
-
-    Returns
-    -------
-    (dict, int, list of str)
-        Per parameter: quantiles, mean, sd, R-hat, bulk and tail ESS; the number of divergent
-        transitions; and the warnings (R-hat above 1.01, bulk ESS below 400, divergences), each
-        saying what it means and what to try. Parameters fixed by their prior are not flagged.
-    """
-    import arviz as az
-
-    names = list(law.params) + list(extra)
-    stats = az.summary(idata, var_names=names, kind="diagnostics")
-    params = {}
-    for name in names:
-        x = np.asarray(idata.posterior[name]).reshape(-1)
-        params[name] = {**_quantiles(x), "mean": float(x.mean()), "sd": float(x.std()),
-                        "r_hat": _finite(stats.loc[name, "r_hat"]),
-                        "ess_bulk": _finite(stats.loc[name, "ess_bulk"]),
-                        "ess_tail": _finite(stats.loc[name, "ess_tail"])}
-    divergences = int(np.asarray(idata.sample_stats["diverging"]).sum())
-    problems = []
-    # a parameter fixed by its prior (e.g. a chance floor) has no R-hat or ESS to check
-    sampled = [n for n in names if params[n]["sd"] > 0]
-    bad_rhat = [n for n in sampled if (params[n]["r_hat"] or np.inf) > RHAT_MAX]
-    low_ess = [n for n in sampled if (params[n]["ess_bulk"] or 0.0) < ESS_MIN]
-    if divergences:
-        problems.append(
-            f"{divergences} divergent transition(s): the posterior has regions the sampler "
-            "could not follow, so intervals may be wrong; try --tune 2000, more runs, or a "
-            "simpler law"
-        )
-    if bad_rhat:
-        problems.append(
-            f"R-hat above {RHAT_MAX} for {', '.join(bad_rhat)}: the chains disagree; run longer "
-            "(--draws 2000 --tune 2000) or check the law suits the data"
-        )
-    if low_ess:
-        problems.append(
-            f"bulk ESS below {ESS_MIN} for {', '.join(low_ess)}: too few effective draws for "
-            "stable 5%/95% quantiles; run longer (--draws 2000)"
-        )
-    return params, divergences, problems
-
-
-MEMORISATION_RATIO = 10.0  # held-out loss this many times the training loss: memorising
-MEMORISATION_SHARE = 0.2  # ... judged on this share of the runs with the most compute
-MEMORISATION_MIN = 3  # ... and on at least this many runs with a training loss
-
-
-def memorisation(runs: Runs, law: Law) -> str | None:
-    """Warn when the largest runs fit their training set far better than the held-out loss.
-
-    With a ``train_loss`` column beside a fitted held-out loss (a ``y`` column whose name
-    contains "loss"), compare the two on the runs with the most compute (the top
-    :data:`MEMORISATION_SHARE`, at least :data:`MEMORISATION_MIN` with a training loss). A median
-    ratio of held-out to training loss above :data:`MEMORISATION_RATIO` means the models
-    memorise their training set; the held-out loss can then fall abruptly, long after
-    (grokking, Power et al. 2022), and a law of compute fitted before that does not forecast it.
-
-    Returns
-    -------
-    str or None
-        The warning, or None (no ``train_loss`` column, a metric that is not a loss, too few
-        rows with a training loss, or no gap).
-    """
-    import pandas as pd
-
-    if (law.metric == "unit" or "loss" not in runs.y_name or runs.y_name == "train_loss"
-            or "train_loss" not in runs.frame):
-        return None
-    train = pd.to_numeric(runs.frame["train_loss"], errors="coerce").to_numpy(float)
-    n = max(MEMORISATION_MIN, math.ceil(MEMORISATION_SHARE * len(runs)))
-    top = np.argsort(runs.flops, kind="stable")[-n:]
-    ok = top[np.isfinite(train[top]) & (train[top] >= 0)]
-    if len(ok) < MEMORISATION_MIN:
-        return None
-    with np.errstate(divide="ignore"):
-        ratio = float(np.median(runs.y[ok] / train[ok]))  # a training loss of 0: infinite
-    if ratio <= MEMORISATION_RATIO:
-        return None
-    times = f"{ratio:.0f}x" if math.isfinite(ratio) else "infinitely many times"
-    return (f"memorisation: on the {len(ok)} runs with the most compute, {runs.y_name} is a "
-            f"median {times} the training loss ({np.median(runs.y[ok]):.3g} against "
-            f"{np.median(train[ok]):.3g}): the models fit their training set, and the held-out "
-            f"loss may later drop abruptly (grokking), which a law of compute does not forecast; "
-            f"do not trust forecasts beyond these runs")
-
-
-CHANCE_HINT = 0.05  # with floor 0, every run's accuracy at least this suggests a chance level
-
-
-def chance_floor_hint(acc: np.ndarray, floor: dict, column: str) -> str | None:
-    """Warn when the link's floor is 0 but no run's accuracy comes near 0.
-
-    A task with a chance level (0.1 for a decimal digit) never scores below it, and a floor of 0
-    then makes the link explain chance-level runs as partly learned, which can split the
-    posterior in two. Returns the warning, or ``None``.
-    """
-    lowest = float(np.min(acc))
-    if floor.get("dist") != "Fixed" or floor.get("value") != 0 or lowest < CHANCE_HINT:
-        return None
-    return (f"--acc {column}: every run's accuracy is at least {lowest:.2g}, but the link's "
-            f"floor (chance level) is 0; if the task has a chance level (0.1 for a decimal "
-            f"digit), fix it in the priors TOML: [floor] dist = \"Fixed\" value = 0.1")
+    return {"budget": float(budget), "params": quantiles(n_opt), "tokens": quantiles(d_opt),
+            "tokens_per_param": quantiles(d_opt / n_opt), "loss": quantiles(loss)}
 
 
 def _accuracy(runs: Runs, column: str, law: Law) -> np.ndarray:
@@ -376,7 +235,7 @@ def fit(runs: Runs, law: Law | str = "power", *, priors: dict | None = None,
     })
     link = ("s", "L0") + (() if resolved.get("floor", {}).get("dist") == "Fixed" else ("floor",))
     params, divergences, problems = diagnostics(idata, spec, link if acc else ())
-    problems += _against_bounds(idata, resolved)
+    problems += against_bounds(idata, resolved)
     misfit = []
     if ext["kappa_per_decade"] >= 0.99 * KAPPA_MAX:
         misfit.append(

@@ -1,77 +1,39 @@
-"""Figures of a fit, its emergence forecast and its backtest: functions that return a Figure.
+"""Figures of a fit (bands, marginals, pairs, ranks): functions that return a Figure.
 
 Every function takes its data first and options by keyword, draws on a new
 :class:`matplotlib.figure.Figure` (no pyplot state, so nothing is shown and nothing leaks between
 calls) and returns it. Artists that tests and readers look up carry a ``gid``: ``runs``,
 ``median``, ``mean_50``, ``mean_90``, ``new_50``, ``new_90`` (bands), ``hard_k3``, ``soft_k3``,
-``crossing_k3``, ``coverage_model`` ...
-
-Axes of compute show powers of ten (``10^20``), never an offset; axes of loss show plain numbers.
+``crossing_k3``, ``coverage_model`` ... The figures of a forecast are in
+:mod:`forecast.report.forecast_figures`, the common style in :mod:`forecast.report.style`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from forecast.laws import Law, compute_optimal, predict
+from forecast.report.style import (
+    DATA_COLOR,
+    MEAN_COLOR,
+    NEW_COLOR,
+    band,
+    decade_ticks,
+    human,
+    new_figure,
+    plain_log_ticks,
+    pow10,
+)
 
-__all__ = ["BAND_LEVELS", "calibration_figure", "emergence_figure", "fit_bands", "fit_figure",
-           "marginals_figure", "pair_figure", "rank_figure"]
+__all__ = ["BAND_LEVELS", "fit_bands", "fit_figure", "marginals_figure", "pair_figure",
+           "rank_figure"]
 
 BAND_LEVELS = {"q05": 0.05, "q25": 0.25, "median": 0.5, "q75": 0.75, "q95": 0.95}
 # Parameters that span decades (raw-unit coefficients, break and mid-point compute): shown as log10.
 LOG_PARAMS = ("A", "B", "Cb", "C50")
 NOISE_PARAMS = ("sigma", "nu", "kappa")
-MEAN_COLOR, NEW_COLOR, DATA_COLOR = "#1f5fa8", "#e08a1e", "#222222"
-_NICE = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0)
-# Exponents as Unicode superscripts: "10²⁰" reads like mathtext and costs no mathtext parsing.
-_SUP = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
-
-
-def sup(e: int) -> str:
-    """``20`` -> ``²⁰`` (Unicode superscript digits)."""
-    return str(e).translate(_SUP)
-
-
-def _figure(width: float, height: float):
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height), layout="constrained")
-
-
-def decade_ticks(ax, axis: str = "x") -> None:
-    """Label a log axis with whole powers of ten (``10^20``), at most about eight of them."""
-    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
-
-    lo, hi = ax.get_xlim() if axis == "x" else ax.get_ylim()
-    e_lo, e_hi = math.ceil(math.log10(lo) - 1e-9), math.floor(math.log10(hi) + 1e-9)
-    step = max(1, math.ceil((e_hi - e_lo + 1) / 8))
-    target = ax.xaxis if axis == "x" else ax.yaxis
-    target.set_major_locator(FixedLocator([10.0 ** e for e in range(e_lo, e_hi + 1, step)]))
-    target.set_major_formatter(FuncFormatter(lambda v, _: f"10{sup(round(math.log10(v)))}"))
-    target.set_minor_formatter(NullFormatter())
-
-
-def plain_log_ticks(ax, axis: str = "y") -> None:
-    """Label a log axis spanning little range with plain numbers (2, 2.5, 3), not ``2x10^0``."""
-    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
-
-    lo, hi = ax.get_ylim() if axis == "y" else ax.get_xlim()
-    if hi / lo > 100:
-        decade_ticks(ax, axis)
-        return
-    cands = [m * 10.0 ** e for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)))
-             for m in _NICE]
-    ticks = [t for t in cands if lo <= t <= hi]
-    while len(ticks) > 7:
-        ticks = ticks[::2]
-    target = ax.yaxis if axis == "y" else ax.xaxis
-    target.set_major_locator(FixedLocator(ticks))
-    target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    target.set_minor_formatter(NullFormatter())
 
 
 def _quantile_bands(draws: np.ndarray) -> dict[str, np.ndarray]:
@@ -119,26 +81,6 @@ def fit_bands(fit, C: np.ndarray, *, seed: int = 0) -> dict[str, dict[str, np.nd
     return {"mean": _quantile_bands(mean), "new": _quantile_bands(np.minimum(new, 1e300))}
 
 
-def pow10(x: float) -> str:
-    """``3e23`` as ``3×10²³`` (``10²³`` when the mantissa is 1)."""
-    e = math.floor(math.log10(x))
-    m = round(x / 10.0 ** e, 1)
-    if m >= 10:
-        m, e = m / 10, e + 1
-    return f"10{sup(e)}" if m == 1 else f"{m:g}×10{sup(e)}"
-
-
-def _band(ax, x, lo, hi, *, gid: str, color: str, alpha: float, label: str) -> None:
-    ax.fill_between(x, lo, hi, color=color, alpha=alpha, lw=0, label=label).set_gid(gid)
-
-
-def _human(n: float) -> str:
-    for scale, unit in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if n >= scale:
-            return f"{n / scale:.3g}{unit}"
-    return f"{n:.3g}"
-
-
 def fit_figure(runs, fit, *, budget: float | None = None, seed: int = 0,
                n_grid: int = 200) -> object:
     """Draw the fit in log-log axes: runs, posterior median, 50%/90% bands (mean and new run).
@@ -170,20 +112,20 @@ def fit_figure(runs, fit, *, budget: float | None = None, seed: int = 0,
     top = max(hi * 100.0, (budget or 0.0) * 3.0)
     C = np.logspace(math.log10(lo) - 0.5, math.log10(top), n_grid)
     bands = fit_bands(fit, C, seed=seed)
-    fig = _figure(8.5, 5.8)
+    fig = new_figure(8.5, 5.8)
     ax = fig.add_subplot()
     ax.set_xscale("log")
     unit = law.metric == "unit"
     if not unit:
         ax.set_yscale("log")
     new, mean = bands["new"], bands["mean"]
-    _band(ax, C, new["q05"], new["q95"], gid="new_90", color=NEW_COLOR, alpha=0.15,
+    band(ax, C, new["q05"], new["q95"], gid="new_90", color=NEW_COLOR, alpha=0.15,
           label="new run, 90%")
-    _band(ax, C, new["q25"], new["q75"], gid="new_50", color=NEW_COLOR, alpha=0.25,
+    band(ax, C, new["q25"], new["q75"], gid="new_50", color=NEW_COLOR, alpha=0.25,
           label="new run, 50%")
-    _band(ax, C, mean["q05"], mean["q95"], gid="mean_90", color=MEAN_COLOR, alpha=0.25,
+    band(ax, C, mean["q05"], mean["q95"], gid="mean_90", color=MEAN_COLOR, alpha=0.25,
           label="mean, 90%")
-    _band(ax, C, mean["q25"], mean["q75"], gid="mean_50", color=MEAN_COLOR, alpha=0.4,
+    band(ax, C, mean["q25"], mean["q75"], gid="mean_50", color=MEAN_COLOR, alpha=0.4,
           label="mean, 50%")
     what = "compute-optimal frontier" if law.name == "chinchilla" else "posterior median"
     ax.plot(C, mean["median"], color=MEAN_COLOR, lw=2, label=what, gid="median")
@@ -232,7 +174,7 @@ def _size_curves(ax, runs, fit, C: np.ndarray) -> None:
     for i, n in enumerate(sizes):
         L = np.median(predict(fit.law, raw, N=np.full_like(C, n), D=C / (6.0 * n)), axis=0)
         ax.plot(C, L, color=cmap(norm(n)), lw=1, alpha=0.9, gid=f"size_{i}",
-                label=f"N = {_human(n)}" if i in (0, len(sizes) - 1) else None)
+                label=f"N = {human(n)}" if i in (0, len(sizes) - 1) else None)
 
 
 def _param_draws(group, name: str) -> tuple[np.ndarray, str]:
@@ -403,128 +345,4 @@ def rank_figure(fit, *, bins: int = 20) -> object:
         ax.tick_params(labelsize=7)
         ax.set_xlabel("rank (all chains)", fontsize=8)
         ax.set_ylabel("chain", fontsize=8)
-    return fig
-
-
-def _q(row: dict, key: str) -> float:
-    v = row["log10_flops"].get(key)
-    return math.inf if v is None else v
-
-
-def emergence_figure(result: Mapping, *, max_curves: int = 12) -> object:
-    """Emergence: the hard metric ``P_k(C)`` beside the soft one, for each k.
-
-    Left: task success ``P_k`` (median and 90% band per k), the threshold, and per k the
-    crossing interval (90% thin, 50% thick, median dot). Right: the soft metric, expected number
-    of correct steps out of k: it rises smoothly and at the same compute for every k.
-
-    Parameters
-    ----------
-    result : mapping
-        The emergence result (``emergence.json``; :func:`forecast.questions.emergence.emergence`).
-    max_curves : int
-        Draw at most this many values of k (evenly picked, always the first and last).
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    from matplotlib import colormaps
-
-    curves = result["curves"]
-    C = np.power(10.0, np.asarray(curves["log10_flops"]))
-    hard = curves["hard"]
-    if len(hard) > max_curves:
-        idx = np.unique(np.round(np.linspace(0, len(hard) - 1, max_curves)).astype(int))
-        hard = [hard[i] for i in idx]
-    ks = [c["k"] for c in hard]
-    soft = {c["k"]: c for c in curves["soft"]["expected_correct"]}
-    rows = {r["k"]: r for r in result["steps"]}
-    cmap = colormaps["plasma"]
-    color = {k: cmap(0.85 * i / max(len(ks) - 1, 1)) for i, k in enumerate(ks)}
-    tau = float(result["threshold"])
-    fig = _figure(12.0, 4.8)
-    left, right = fig.subplots(1, 2)
-    for c in hard:
-        k = c["k"]
-        left.fill_between(C, c["q05"], c["q95"], color=color[k], alpha=0.15, lw=0)
-        left.plot(C, c["median"], color=color[k], lw=1.8, label=f"k = {k}", gid=f"hard_k{k}")
-        s = soft[k]
-        right.fill_between(C, s["q05"], s["q95"], color=color[k], alpha=0.15, lw=0)
-        right.plot(C, s["median"], color=color[k], lw=1.8, label=f"k = {k}", gid=f"soft_k{k}")
-        row = rows.get(k)
-        if row is None:
-            continue
-        q05, q25, med, q75, q95 = (_q(row, n) for n in ("q05", "q25", "median", "q75", "q95"))
-        edge = math.log10(C[-1])
-        if math.isfinite(q05):
-            left.plot(10.0 ** np.array([q05, min(q95, edge)]), [tau, tau], color=color[k], lw=1,
-                      gid=f"crossing_k{k}")
-        if math.isfinite(q25):
-            left.plot(10.0 ** np.array([q25, min(q75, edge)]), [tau, tau], color=color[k], lw=4,
-                      solid_capstyle="butt")
-        if math.isfinite(med):
-            left.plot([10.0 ** med], [tau], "o", color=color[k], mec="white", ms=6, zorder=6)
-    left.axhline(tau, color="0.3", ls=":", lw=1)
-    left.text(C[0], tau, f" threshold {tau:g}", va="bottom", fontsize=8, color="0.3")
-    budget = result.get("budget")
-    for ax in (left, right):
-        ax.set_xscale("log")
-        ax.set_xlim(C[0], C[-1])
-        decade_ticks(ax, "x")
-        ax.set_xlabel("training compute (FLOPs)")
-        ax.grid(True, alpha=0.3)
-        if budget:
-            ax.axvline(budget, color="#b22222", ls="--", lw=1.2, label="budget")
-    left.set_ylim(-0.02, 1.02)
-    left.set_ylabel("task success $P_k$ (hard: all k steps right)")
-    left.set_title(f"hard metric, link {result['link']}: median, 90% band; "
-                   "crossings 50%/90%", fontsize=10)
-    right.set_ylabel("expected correct steps (soft)")
-    right.set_title("soft metric: expected correct steps of k", fontsize=10)
-    left.legend(fontsize=8, loc="upper left", ncols=2 if len(ks) > 6 else 1)
-    return fig
-
-
-def calibration_figure(results: Sequence[Mapping]) -> object:
-    """Backtest calibration: coverage of the central intervals against their nominal level.
-
-    One line per method (the Bayesian model, the point-fit baseline and, where present, the
-    baseline with resampled residuals) and per cutoff; the diagonal is perfect calibration.
-
-    Parameters
-    ----------
-    results : sequence of mapping
-        Backtest results (:func:`forecast.questions.backtest.backtest`, as ``forecast backtest --json``
-        prints them).
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    styles = {"model": (MEAN_COLOR, "o", "Bayesian model"),
-              "baseline": ("0.35", "s", "point fit + bootstrap"),
-              "baseline_noise": ("0.6", "^", "point fit + residuals")}
-    fig = _figure(5.5, 4.6)
-    ax = fig.add_subplot()
-    ax.plot([0, 100], [0, 100], color="0.6", ls=":", lw=1, label="perfect calibration")
-    for i, res in enumerate(results):
-        for key, (color, marker, label) in styles.items():
-            if key not in res:
-                continue
-            cov = res[key]["coverage"]
-            levels = sorted(cov, key=float)
-            cut = f" (cutoff {pow10(res['cutoff'])})" if len(results) > 1 else ""
-            ax.plot([float(lv) for lv in levels], [100 * cov[lv] for lv in levels],
-                    marker=marker, color=color, alpha=1.0 - 0.5 * i / max(len(results), 1),
-                    label=label + cut, gid=f"coverage_{key}_{i}")
-    ax.set_xlim(40, 100)
-    ax.set_ylim(0, 102)
-    ax.set_xlabel("nominal interval (%)")
-    ax.set_ylabel("held-out runs inside (%)")
-    n_test = results[0].get("n_test") if results else None
-    ax.set_title(f"backtest calibration ({n_test} held-out runs)" if n_test else
-                 "backtest calibration", fontsize=10)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left")
     return fig

@@ -14,7 +14,6 @@ import base64
 import html
 import io
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +22,15 @@ import numpy as np
 from forecast import __version__
 from forecast.errors import InputError
 from forecast.outputs import atomic_write
+from forecast.report.tables import (
+    allocation_table,
+    backtest_table,
+    compare_table,
+    crossing_table,
+    data_table,
+    num,
+    posterior_table,
+)
 
 __all__ = ["Figure", "fit_runs", "make_report", "read_extra", "render_html"]
 
@@ -114,6 +122,7 @@ def _png(fig, dpi: int) -> bytes:
 
 def _figures(fit, runs, extras: dict, budget: float | None, seed: int, dpi: int):
     from forecast.report import figures as F
+    from forecast.report import forecast_figures as FF
 
     law = fit.law
     noise = ("a Beta draw around the mean with the fitted precision kappa" if law.metric == "unit"
@@ -143,7 +152,7 @@ def _figures(fit, runs, extras: dict, budget: float | None, seed: int, dpi: int)
     ]
     if extras.get("emergence"):
         em = extras["emergence"]
-        specs.append(("emergence", "Emergence", F.emergence_figure(em),
+        specs.append(("emergence", "Emergence", FF.emergence_figure(em),
                       f"Left: task success P_k (all k steps right), median and 90% band; at the "
                       f"threshold {em['threshold']:g}, the crossing compute's 50% (thick) and "
                       "90% (thin) intervals and median (dot). Right: the soft metric, expected "
@@ -152,72 +161,15 @@ def _figures(fit, runs, extras: dict, budget: float | None, seed: int, dpi: int)
                       "steepen it."))
     if extras.get("backtest"):
         specs.append(("calibration", "Backtest calibration",
-                      F.calibration_figure(extras["backtest"]),
+                      FF.calibration_figure(extras["backtest"]),
                       "Share of held-out runs inside each central predictive interval, against "
                       "its nominal level; on the diagonal the intervals are calibrated, below it "
                       "they are too narrow."))
     return [Figure(name, title, caption, _png(fig, dpi)) for name, title, fig, caption in specs]
 
 
-def _num(x) -> str:
-    """Format a number for a table cell: 4 significant digits, ``m×10^e`` outside 1e-3 .. 1e5."""
-    if x is None:
-        return "&ndash;"
-    x = float(x)
-    if not math.isfinite(x):
-        return html.escape(str(x))
-    if 1e3 <= abs(x) < 1e5:
-        return f"{x:.0f}"
-    if x == 0 or 1e-3 <= abs(x) < 1e5:
-        return f"{x:.4g}"
-    e = math.floor(math.log10(abs(x)))
-    m = x / 10.0 ** e
-    if round(abs(m), 3) >= 10:
-        m, e = m / 10, e + 1
-    return f"{m:.3g}&times;10<sup>{e}</sup>"
-
-
-def _fixed(x, digits: int) -> str:
-    return "&ndash;" if x is None else f"{float(x):.{digits}f}"
-
-
-def _allocation_table(alloc: dict) -> str:
-    rows = [[label, _num(alloc[key]["median"]), _num(alloc[key]["q05"]), _num(alloc[key]["q95"])]
-            for key, label in (("params", "parameters N*"), ("tokens", "tokens D*"),
-                               ("tokens_per_param", "tokens per parameter"),
-                               ("loss", "loss at the optimum"))]
-    return _table(["at " + _num(alloc["budget"]) + " FLOPs", "median", "5%", "95%"], rows, "num")
-
-
-def _table(head: list[str] | None, rows: list[list[str]], cls: str = "") -> str:
-    th = "" if head is None else ("<thead><tr>" + "".join(f"<th>{h}</th>" for h in head)
-                                  + "</tr></thead>")
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f'<table class="{cls}">{th}<tbody>{body}</tbody></table>'
-
-
-def _range(a) -> str:
-    return f"{_num(np.min(a))} .. {_num(np.max(a))}"
-
-
-def _data_table(fit, runs, summary: dict) -> str:
-    e = html.escape
-    sampler = summary.get("sampler") or json.loads(fit.idata.attrs.get("sampler", "{}"))
-    rows = [["source", f"<code>{e(str(runs.source))}</code>"],
-            ["runs", str(len(runs))],
-            ["metric", f"<code>{e(fit.y_name)}</code>, {_range(runs.y)}"],
-            ["compute (FLOPs)", _range(runs.flops)]]
-    if runs.params is not None:
-        rows.append(["parameters N", _range(runs.params)])
-    if runs.tokens is not None:
-        rows.append(["tokens D", _range(runs.tokens)])
-    rows.append(["law", f"{e(fit.law.name)}: <code>{e(fit.law.formula)}</code>"])
-    rows.append(["sampler", e(", ".join(f"{k} {v}" for k, v in sorted(sampler.items())))])
-    return _table(None, rows, "kv")
-
-
 def _diagnostics(fit, summary: dict) -> tuple[dict, int, list[str]]:
-    from forecast.inference.fitting import diagnostics as diagnose
+    from forecast.inference.diagnostics import diagnostics as diagnose
 
     extra = tuple(n for n in summary.get("params", {}) if n not in fit.law.params)
     extra += tuple(n for n in NOISE if n in fit.idata.posterior)
@@ -225,86 +177,6 @@ def _diagnostics(fit, summary: dict) -> tuple[dict, int, list[str]]:
     if summary:
         return params, summary.get("divergences", divergences), summary.get("warnings", problems)
     return params, divergences, problems
-
-
-def _posterior_table(params: dict) -> str:
-    from forecast.inference.fitting import ESS_MIN, RHAT_MAX
-
-    rows = []
-    for name, p in params.items():
-        bad_r = (p["r_hat"] or math.inf) > RHAT_MAX
-        bad_e = (p["ess_bulk"] or 0.0) < ESS_MIN
-        rows.append([f"<b>{html.escape(name)}</b>", _num(p["median"]), _num(p["q05"]),
-                     _num(p["q95"]),
-                     f'<span class="{"bad" if bad_r else "ok"}">{_fixed(p["r_hat"], 3)}</span>',
-                     f'<span class="{"bad" if bad_e else "ok"}">{_fixed(p["ess_bulk"], 0)}</span>',
-                     _fixed(p["ess_tail"], 0)])
-    return _table(["parameter", "median", "5%", "95%", "R-hat", "ESS bulk", "ESS tail"], rows,
-                  "num")
-
-
-def _crossing_table(em: dict) -> str:
-    budget = em.get("budget") is not None
-    head = ["k", "median", "5%", "25%", "75%", "95%", "P(never)"]
-    head += ["P(by budget)"] if budget else []
-    head += ["10&ndash;90% rise, hard", "soft"]
-    rows = []
-    for r in em["steps"]:
-        q = r["log10_flops"]
-        row = [str(r["k"])] + [_num(q.get(n)) if q.get(n) is not None else "never"
-                               for n in ("median", "q05", "q25", "q75", "q95")]
-        row.append(f"{r['p_never']:.3f}")
-        if budget:
-            row.append(f"{r['p_by_budget']:.3f}")
-        w = r.get("width_decades", {})
-        row += [_num(w.get(kind, {}).get("median")) for kind in ("hard", "soft")]
-        rows.append(row)
-    return _table(head, rows, "num")
-
-
-def _backtest_table(results: list[dict]) -> str:
-    labels = {"model": "Bayesian model", "baseline": "point fit + bootstrap",
-              "baseline_noise": "point fit + residuals"}
-    rows = []
-    for r in results:
-        for key, label in labels.items():
-            if key not in r:
-                continue
-            s = r[key]
-            cov = [f"{100 * s['coverage'][lv]:.0f}%" for lv in sorted(s["coverage"], key=float)]
-            rows.append([label, _num(r["cutoff"]), f"{r.get('n_fit', '')} / {r.get('n_test', '')}",
-                         f"{s['median_ape']:.2f}%", *cov, _num(s.get("crps"))])
-    levels = sorted(results[0]["model"]["coverage"], key=float)
-    return _table(["method", "cutoff (FLOPs)", "fit / held out", "median APE",
-                   *[f"{lv}% covers" for lv in levels], "CRPS"], rows, "num")
-
-
-def _records(obj) -> list[dict]:
-    """Rows of a comparison file: a list of dicts, or a dict of dicts keyed by law."""
-    if isinstance(obj, dict):
-        for key in ("laws", "ranking", "rows", "table"):
-            if key in obj:
-                return _records(obj[key])
-        if obj and all(isinstance(v, dict) for v in obj.values()):
-            return [{"law": k, **v} for k, v in obj.items()]
-    if isinstance(obj, list) and all(isinstance(r, dict) for r in obj):
-        return obj
-    return []
-
-
-def _compare_table(obj) -> str:
-    rows = _records(obj)
-    cols = [c for c in dict.fromkeys(k for r in rows for k in r)
-            if all(isinstance(r.get(c), (str, int, float, bool, type(None))) for r in rows)]
-    if not rows or not cols:
-        return "<p>compare.json holds no table of laws.</p>"
-
-    def cell(v):
-        return _num(v) if isinstance(v, (int, float)) and not isinstance(v, bool) \
-            else html.escape(str(v))
-
-    return _table([html.escape(c) for c in cols], [[cell(r.get(c)) for c in cols] for r in rows],
-                  "num")
 
 
 CSS = """
@@ -341,10 +213,10 @@ def _at_budget(fit, budget: float, seed: int) -> str:
     bands = fit_bands(fit, np.array([float(budget)]), seed=seed)
     m, n = ({k: v[0] for k, v in bands[kind].items()} for kind in ("mean", "new"))
     where = " on the compute-optimal frontier" if "C" not in fit.law.covariates else ""
-    return (f"<p>At the budget of {_num(budget)} FLOPs{where}, the law forecasts "
-            f"<code>{html.escape(fit.y_name)}</code> {_num(m['median'])} (90%: "
-            f"{_num(m['q05'])} .. {_num(m['q95'])}) for the mean, and {_num(n['q05'])} .. "
-            f"{_num(n['q95'])} (90%) for a new run.</p>")
+    return (f"<p>At the budget of {num(budget)} FLOPs{where}, the law forecasts "
+            f"<code>{html.escape(fit.y_name)}</code> {num(m['median'])} (90%: "
+            f"{num(m['q05'])} .. {num(m['q95'])}) for the mean, and {num(n['q05'])} .. "
+            f"{num(n['q95'])} (90%) for a new run.</p>")
 
 
 def _predictive_check(fit, runs, seed: int) -> str:
@@ -415,7 +287,7 @@ def render_html(fit, runs, figures: list[Figure], extras: dict, *, note: str = "
            f"<h1>Scaling-law fit: {e(fit.law.name)} law of <code>{e(fit.y_name)}</code></h1>",
            f"<p class='sub'><code>{e(fit.law.formula)}</code> &middot; C in FLOPs, N in "
            f"parameters, D in tokens &middot; forecast {e(__version__)}</p>",
-           "<h2>Data</h2>", _data_table(fit, runs, summary)]
+           "<h2>Data</h2>", data_table(fit, runs, summary)]
     if note:
         out.append(f"<p class='note'>{e(note)}</p>")
     out += ["<h2>Fit</h2>", _predictive_check(fit, runs, seed), _extrapolation_note(fit)]
@@ -430,31 +302,31 @@ def render_html(fit, runs, figures: list[Figure], extras: dict, *, note: str = "
                    + "".join(f"<li>{e(p)}</li>" for p in problems) + "</ul></div>")
     else:
         out.append("<div class='okbox'>All diagnostics pass.</div>")
-    out += [_posterior_table(params), "<p class='note'>Quantiles in raw units (C in FLOPs, N in "
+    out += [posterior_table(params), "<p class='note'>Quantiles in raw units (C in FLOPs, N in "
             "parameters, D in tokens); sigma and nu are the scale and degrees of freedom of the "
             "Student-t noise on log(metric).</p>"]
     out += [_figure_html(by_name[n]) for n in ("marginals", "pairs", "ranks")]
     if summary.get("allocation"):
         out += ["<h2>Compute-optimal allocation</h2>",
                 "<p>Minimising the law's loss at a fixed compute C = 6 N D (Hoffmann et al. "
-                "2022, eq. 4), per posterior draw:</p>", _allocation_table(summary["allocation"])]
+                "2022, eq. 4), per posterior draw:</p>", allocation_table(summary["allocation"])]
     out.append("<h2>Emergence</h2>")
     em = extras.get("emergence")
     if em:
         out.append(f"<p>Compute (log10 FLOPs) at which the k-step task's success crosses "
                    f"{em['threshold']:g}; link <code>{e(str(em['link']))}</code>, "
                    f"{em['n_draws']} draws. Widths: decades between success 0.1 and 0.9.</p>")
-        out.append(_crossing_table(em))
+        out.append(crossing_table(em))
         out += [f"<p class='note'>note: {e(n)}</p>" for n in em.get("notes", [])]
         out.append(_figure_html(by_name["emergence"]))
     else:
         out.append("<p class='note'>No emergence.json in this folder: run <code>forecast "
                    "emergence --fit DIR --steps K</code>, then the report again.</p>")
     if extras.get("backtest"):
-        out += ["<h2>Backtest</h2>", _backtest_table(extras["backtest"]),
+        out += ["<h2>Backtest</h2>", backtest_table(extras["backtest"]),
                 _figure_html(by_name["calibration"])]
     if extras.get("compare") is not None:
-        out += ["<h2>Law comparison</h2>", _compare_table(extras["compare"])]
+        out += ["<h2>Law comparison</h2>", compare_table(extras["compare"])]
     out.append("</body></html>")
     return "\n".join(out)
 
