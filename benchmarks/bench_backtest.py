@@ -5,8 +5,8 @@ Usage: python benchmarks/bench_backtest.py [RUNS.csv] [--law power]
 Runs `forecast backtest` twice in fresh processes, as a user would: once with one cutoff and
 once with ten (`--cutoffs`), and prints the wall times, their ratio, and the per-cutoff fit and
 baseline seconds that the sweep reports. Both include Python start-up and imports; the sweep
-loops over forecast.inference.fitting.fit, so whatever that reuses between fits of one law (compiled code)
-shows up here.
+loops over forecast.inference.fitting.fit, so whatever that reuses between fits of one law
+(compiled code) shows up here.
 """
 
 import argparse

@@ -16,11 +16,11 @@ chance level below is the same. Steps, each through the library:
 2. the fits: the ``power`` law of ``step_loss`` on the runs *strictly below* that compute (all
    of them, and separately only those on the compute frontier), once
    alone (for the ``exp`` link) and once with the jointly fitted ``weibull`` link to
-   ``step_acc`` (:func:`forecast.inference.fitting.fit`), the link's floor fixed at the chance level of a
-   decimal digit (0.1) and, as a check of that choice, at the default 0;
+   ``step_acc`` (:func:`forecast.inference.fitting.fit`), the link's floor fixed at the chance
+   level of a decimal digit (0.1) and, as a check of that choice, at the default 0;
 3. the forecasts: :func:`forecast.questions.backtest.crossing_scores` (which calls
-   :func:`forecast.questions.emergence.emergence`): the 90% interval of ``log10 C*`` for k = 8, whether the
-   observed crossing lies inside it, the error of the median in decades and ``p_never``;
+   :func:`forecast.questions.emergence.emergence`): the 90% interval of ``log10 C*`` for k = 8,
+   whether the observed crossing lies inside it, the error of the median in decades and ``p_never``;
 4. the composition models against the measured exact match, on every checkpoint with
    ``0.05 < exact_k8 < 0.95``: ``prod_i pos_acc_i``, ``step_acc^8`` and ``exp(-8 step_loss)``.
 

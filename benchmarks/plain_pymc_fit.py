@@ -3,7 +3,8 @@
 Usage: python benchmarks/plain_pymc_fit.py RUNS.csv LAW SEED [Y_COLUMN] [frontier]
 
 Prints one JSON line: sampling seconds, min bulk ESS and max R-hat over the law's sampled
-parameters. The model is built by forecast.inference.model.build_model so both sides fit the same thing.
+parameters. The model is built by forecast.inference.model.build_model so both sides fit the same
+thing.
 """
 
 import json

@@ -7,8 +7,8 @@ Usage:
 `run` draws (parameters, runs) jointly from the model's prior predictive (the law's own
 parameters), refits each simulated data set with the same model and sampler the tool uses
 (forecast.inference.model.build_model, which samples the law at the data's reference point, and
-forecast.inference.sampling.sample; a wrong Jacobian of that reparametrisation shows as non-uniform ranks)
-and appends the rank of each true parameter among L = 99 thinned
+forecast.inference.sampling.sample; a wrong Jacobian of that reparametrisation shows as non-uniform
+ranks) and appends the rank of each true parameter among L = 99 thinned
 posterior draws to benchmarks/sbc_ranks.jsonl (one line per replicate, so a run can be stopped
 and resumed). `report` tests each parameter's ranks for uniformity (chi-square over 10 bins, 1%
 level), prints the table and writes the rank histograms.

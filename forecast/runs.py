@@ -280,7 +280,8 @@ def _validate(columns: Mapping[str, Sequence], n_rows: int, *, y: str, law: Law 
     if spec.metric == "unit" and ((yv < 0) | (yv > 1)).any():
         i = int(np.argmax((yv < 0) | (yv > 1)))
         raise InputError(
-            f"{source}: line {i + 2}, column '{y}' is {yv[i]:g}; law '{spec.name}' fits an accuracy "
+            f"{source}: line {i + 2}, column '{y}' is {yv[i]:g}; law '{spec.name}' fits an "
+            "accuracy "
             "in [0, 1] (divide percentages by 100)"
         )
     need = spec.n_params + 2
@@ -296,7 +297,8 @@ def _validate(columns: Mapping[str, Sequence], n_rows: int, *, y: str, law: Law 
         )
     if "N" in spec.covariates and (np.unique(params).size < 2 or np.unique(tokens).size < 2):
         raise InputError(
-            f"{source}: law '{spec.name}' needs runs at two or more values of both params and tokens"
+            f"{source}: law '{spec.name}' needs runs at two or more values of both params and "
+            "tokens"
         )
     warnings = []
     if flops.max() < 1e6:

@@ -1,6 +1,7 @@
 """The reference-point geometry: its Jacobian, and the priors it must leave as they are.
 
-``forecast.inference.geometry`` samples ``power`` and ``chinchilla`` at the data's reference point and adds
+``forecast.inference.geometry`` samples ``power`` and ``chinchilla`` at the data's reference point
+and adds
 the priors of the law's own parameters with a log Jacobian. Two checks that a wrong Jacobian
 cannot pass: the Jacobian against central differences of the map, and the prior alone (a model
 with no runs) sampled by the tool's own sampler against the priors' closed-form quantiles,

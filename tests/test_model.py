@@ -40,7 +40,8 @@ def test_model_has_the_law_parameters_and_data_containers(power_runs):
 def test_chinchilla_model_reads_params_and_tokens(fixtures_dir):
     runs = read_runs(fixtures_dir / "synthetic_chinchilla.csv", law="chinchilla")
     data = model_data(runs, LAWS["chinchilla"])
-    model = build_model(data, LAWS["chinchilla"], resolve_priors(LAWS["chinchilla"]), geometry="natural")
+    law = LAWS["chinchilla"]
+    model = build_model(data, law, resolve_priors(law), geometry="natural")
     assert {"x_N", "x_D"} <= set(model.named_vars)
     assert {"B_scaled", "beta"} <= {v.name for v in model.free_RVs}
 

@@ -1,6 +1,7 @@
 """The sampler: nutpie's NUTS on targets of known moments, and sample() on the model of a law.
 
-The battery runs :func:`forecast.inference.engine.run_chains` on NumPy densities whose means, variances
+The battery runs :func:`forecast.inference.engine.run_chains` on NumPy densities whose means,
+variances
 and quantiles are known in closed form, and scores each estimate by z against its Monte Carlo
 standard error: a correct sampler gives |z| <= 5 except with probability ~6e-7 per estimate,
 while a sampler that is biased by a few tenths of a standard deviation fails. A test also checks

@@ -2,8 +2,8 @@
 
 The only module that talks to the sampling engine. It takes a Python function ``x -> (log
 density, gradient)`` of a raveled unconstrained vector (for a fit, the compiled PyTensor C
-function of :mod:`forecast.inference.sampling`; for the tests' reference battery, NumPy targets with known
-moments) and returns the draws and sampler statistics with PyMC's names.
+function of :mod:`forecast.inference.sampling`; for the tests' reference battery, NumPy targets
+with known moments) and returns the draws and sampler statistics with PyMC's names.
 
 nutpie adapts the step size and a mass matrix during warmup: by default its *low-rank modified*
 mass matrix (a diagonal plus the leading eigen-directions of the draws' and gradients'

@@ -15,8 +15,8 @@ the law's extrapolation error in log units (about a relative error) per decade o
 Estimate (leave-future-out on the fitted runs themselves, before any run above them is seen):
 
 1. hold out the largest-compute :data:`HOLDOUT` of the runs (at least :data:`MIN_HELD`);
-2. refit the same model to the rest, by its Laplace approximation (:func:`forecast.inference.sampling.
-   laplace_draws`: no MCMC, the compiled model is reused);
+2. refit the same model to the rest, by its Laplace approximation
+   (:func:`forecast.inference.sampling.laplace_draws`: no MCMC, the compiled model is reused);
 3. choose ``kappa`` in [0, :data:`KAPPA_MAX`] to maximise the held-out runs' log predictive
    density of ``log y`` under that refit, each at its own ``d`` beyond the inner fit.
 

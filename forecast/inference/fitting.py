@@ -61,7 +61,7 @@ class Fit:
 
     @property
     def extrapolation(self) -> dict:
-        """Extrapolation error of :mod:`forecast.inference.extrapolation` (0 for fits made without it)."""
+        """Extrapolation error of :mod:`forecast.inference.extrapolation` (0 without it)."""
         text = self.idata.attrs.get("extrapolation")
         if text:
             return json.loads(text)
@@ -164,12 +164,12 @@ def fit(runs: Runs, law: Law | str = "power", *, priors: dict | None = None,
     acc : str, optional
         A per-step accuracy column of the runs: fit the weibull link ``acc = floor + (1 - floor)
         exp(-(L(C) / L0)^s)`` jointly with the loss law (priors of ``floor``, ``s``,
-        ``L0_scaled``, ``kappa`` in :data:`forecast.inference.model.LINK_PRIORS`, overridable like the
-        law's).
+        ``L0_scaled``, ``kappa`` in :data:`forecast.inference.model.LINK_PRIORS`, overridable like
+        the law's).
     extrapolation : {"lfo", "none"}
         ``"lfo"`` (default) also estimates the law's extrapolation error by leave-future-out on
-        these runs (:func:`forecast.inference.extrapolation.calibrate`), which widens every forecast for a
-        new run beyond the largest fitted compute; ``"none"`` leaves it out.
+        these runs (:func:`forecast.inference.extrapolation.calibrate`), which widens every
+        forecast for a new run beyond the largest fitted compute; ``"none"`` leaves it out.
 
     Returns
     -------

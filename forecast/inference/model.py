@@ -142,8 +142,8 @@ def build_model(data: ModelData, law: Law, priors: Mapping[str, dict],
     priors : mapping
         A prior for every sampled parameter (see :func:`forecast.inference.priors.resolve_priors`).
     geometry : {"reference", "natural"}
-        ``"reference"``: where :func:`forecast.inference.geometry.uses_reference` allows it, sample the
-        law at the data's reference point (same priors, same posterior, a geometry NUTS can
+        ``"reference"``: where :func:`forecast.inference.geometry.uses_reference` allows it, sample
+        the law at the data's reference point (same priors, same posterior, a geometry NUTS can
         follow on small ladders); ``"natural"``: sample the law's own parameters, a model that
         ``pm.sample_prior_predictive`` can draw from.
 

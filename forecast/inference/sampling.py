@@ -9,8 +9,8 @@ How a fit is drawn (``docs/performance.md`` has the measurements behind each cho
    (:mod:`forecast.inference.compiled`), and reused with new data.
 2. A point fit (L-BFGS on the log posterior) and its Laplace approximation (central differences
    of the gradient) give each chain an over-dispersed start near the posterior's bulk.
-3. nutpie's NUTS (:mod:`forecast.inference.engine`) runs the chains on that compiled function and adapts
-   the step size and a low-rank modified mass matrix during warmup. When a pass shows
+3. nutpie's NUTS (:mod:`forecast.inference.engine`) runs the chains on that compiled function
+   and adapts the step size and a low-rank modified mass matrix during warmup. When a pass shows
    divergences, an R-hat above :data:`RHAT_MAX` or a bulk ESS below :func:`ess_target`, the fit
    samples again, at most twice, with twice the warmup and what the problems ask: a higher
    target acceptance for divergences, more draws for too few effective ones
@@ -242,7 +242,8 @@ def sample(model, settings: SamplerSettings, prior_model=None):
     ``pm.sample_prior_predictive`` cannot draw.
 
     Repeated calls on models of the same structure (law, priors, names) reuse the compiled
-    functions of the first call, whatever their data (see :func:`forecast.inference.compiled.structure_key`).
+    functions of the first call, whatever their data (see
+    :func:`forecast.inference.compiled.structure_key`).
 
     Returns
     -------

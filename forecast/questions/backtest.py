@@ -13,8 +13,8 @@ Scores (the same for the Bayesian model and for the point-fit baseline of
 The model's predictive draws are for a *new run*, not for the mean: at each posterior draw the
 law's mean times ``exp(sigma * t_nu + kappa * d * z)``: the Student-t noise in log space of the
 fitted model, plus, ``d`` decades beyond the largest fitted compute, the fit's extrapolation
-error (:mod:`forecast.inference.extrapolation`); a Beta draw for accuracy laws. The baseline's are the
-bootstrap percentile intervals of the curve, as the usual procedure reports them, and, as
+error (:mod:`forecast.inference.extrapolation`); a Beta draw for accuracy laws. The baseline's are
+the bootstrap percentile intervals of the curve, as the usual procedure reports them, and, as
 ``baseline_noise``, the same with a resampled residual of the fit added (a predictive interval
 for it too).
 """
@@ -230,7 +230,8 @@ def crossing_scores(result, runs: Runs, ks: Sequence[int], cutoff: float, *,
     return out
 
 
-def backtest(runs: Runs, law: Law | str, cutoff: float, *, settings=None, priors: dict | None = None,
+def backtest(runs: Runs, law: Law | str, cutoff: float, *, settings=None,
+             priors: dict | None = None,
              n_boot: int = 200, seed: int = 0, steps: Sequence[int] = (),
              threshold: float = 0.5, extrapolation: str = "lfo") -> dict:
     """Fit the model and the baseline below ``cutoff`` and score both on the runs above it.
@@ -257,7 +258,8 @@ def backtest(runs: Runs, law: Law | str, cutoff: float, *, settings=None, priors
     threshold : float
         Success level of the crossing backtest.
     extrapolation : {"lfo", "none"}
-        Whether the fit estimates its extrapolation error (see :func:`forecast.inference.fitting.fit`).
+        Whether the fit estimates its extrapolation error (see
+        :func:`forecast.inference.fitting.fit`).
 
     Returns
     -------

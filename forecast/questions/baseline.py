@@ -7,8 +7,8 @@ percentiles of refits on bootstrap resamples of the runs.
 
 It works for any law of :data:`forecast.laws.LAWS`. Parameters are optimised in the same
 scale-free units the Bayesian model samples (covariates over their geometric means, the metric
-over its median; see :func:`forecast.inference.model.model_data`), which changes the conditioning of the
-problem but not its optimum, and reported in raw units through :func:`forecast.laws.to_raw`.
+over its median; see :func:`forecast.inference.model.model_data`), which changes the conditioning
+of the problem but not its optimum, and reported in raw units through :func:`forecast.laws.to_raw`.
 Parameters that the law's default priors fix (the ``logistic`` chance floor) stay fixed. Laws of
 accuracy (``logistic``) have their Huber residuals on the accuracy itself, not its log.
 

@@ -7,7 +7,8 @@ law's log mean), so pointwise log-likelihoods are comparable across laws:
   law predicts a run left out at random, i.e. *interpolation*;
 - **leave-future-out** (LFO): the law is refitted on the runs at or below a compute cutoff and
   scored on the runs above it by the log predictive density of their ``log y`` (summed), plus the
-  backtest scores of :mod:`forecast.questions.backtest`; this is *extrapolation*, what forecasts need;
+  backtest scores of :mod:`forecast.questions.backtest`; this is *extrapolation*, what forecasts
+  need;
 - **stacking weights** of the LOO predictive distributions (Yao et al. 2018).
 
 The chosen law is the one with the best LFO score: LOO favours flexible laws that bend to the
@@ -48,8 +49,8 @@ def log_predictive_density(result, test: Runs, rng: np.random.Generator | None =
     """Log predictive density of each held-out run's ``log y`` under a fit (loss laws).
 
     ``log( mean over draws of p(log y | log L(x), sigma, nu, kappa d) )``, one value per run: the
-    Student-t noise, plus the fit's extrapolation error (:mod:`forecast.inference.extrapolation`) when it
-    has one, through the normal scale mixture (``rng`` draws its mixing variances).
+    Student-t noise, plus the fit's extrapolation error (:mod:`forecast.inference.extrapolation`)
+    when it has one, through the normal scale mixture (``rng`` draws its mixing variances).
     """
     from scipy.special import logsumexp
     from scipy.stats import t as student_t
@@ -85,7 +86,8 @@ def compare_laws(runs_by_law: dict[str, Runs], *, cutoff: float | None = None,
     seed : int
         Seed of the predictive draws of the LFO scores.
     extrapolation : {"lfo", "none"}
-        Whether each fit estimates its extrapolation error (see :func:`forecast.inference.fitting.fit`).
+        Whether each fit estimates its extrapolation error (see
+        :func:`forecast.inference.fitting.fit`).
 
     Returns
     -------

@@ -1,9 +1,10 @@
 """From a fitted law to an emergence forecast: when a k-step task crosses its threshold.
 
-:func:`step_success` turns a :class:`forecast.inference.fitting.Fit` and a link into per-step success
-``p(C)`` per posterior draw (:class:`StepSuccess`); :func:`emergence` composes steps into task
-success ``P_k(C)`` (:class:`forecast.laws.compose.Composition`), finds the crossing compute per draw and
-returns the JSON of DESIGN.md section 3 with the curves of both views of emergence (the hard
+:func:`step_success` turns a :class:`forecast.inference.fitting.Fit` and a link
+(:class:`forecast.laws.links.Link`) into per-step success ``p(C)`` per posterior draw
+(:class:`StepSuccess`); :func:`emergence` composes steps into task success ``P_k(C)``
+(:class:`forecast.laws.compose.Composition`), finds the crossing compute per draw and returns
+the JSON of DESIGN.md section 3 with the curves of both views of emergence (the hard
 metric ``P_k`` and the soft ones: fraction and expected number of correct steps);
 :func:`write_emergence` saves it as ``emergence.json`` next to the fit. The math is in
 :mod:`forecast.laws.compose`; ``docs/emergence.md`` documents the JSON.
@@ -58,7 +59,8 @@ class StepSuccess:
     source : str
         Where the fit came from, for messages.
     kappa, flops_max, z : float, float, numpy.ndarray or None
-        The fit's extrapolation error (:mod:`forecast.inference.extrapolation`): beyond ``flops_max``
+        The fit's extrapolation error (:mod:`forecast.inference.extrapolation`): beyond
+        ``flops_max``
         each draw's loss curve is multiplied by ``exp(kappa log10(C / flops_max) z)``, with
         one ``z ~ N(0, 1)`` per draw (``(n_draws, 1)``): an uncertain curve, not run noise.
     """
@@ -138,7 +140,8 @@ def step_success(fit, link: Link | str | None = None, *, from_k: int = 1, seed: 
     fit : forecast.inference.fitting.Fit
         A fit of a law of compute (``power``, ``pure``, ``broken`` or ``logistic``).
     link : forecast.laws.links.Link or str, optional
-        ``exp``, ``weibull`` or ``logistic`` (or its name); by default ``logistic`` for a ``logistic`` fit,
+        ``exp``, ``weibull`` or ``logistic`` (or its name); by default ``logistic`` for a
+        ``logistic`` fit,
         ``weibull`` for a fit with a joint accuracy link (``forecast fit --acc``), else ``exp``.
     from_k : int
         For a ``logistic`` fit: the number of steps of the task it was fitted to (``p`` is its

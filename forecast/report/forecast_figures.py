@@ -104,8 +104,8 @@ def calibration_figure(results: Sequence[Mapping]) -> object:
     Parameters
     ----------
     results : sequence of mapping
-        Backtest results (:func:`forecast.questions.backtest.backtest`, as ``forecast backtest --json``
-        prints them).
+        Backtest results (:func:`forecast.questions.backtest.backtest`, as ``forecast backtest
+        --json`` prints them).
 
     Returns
     -------
