@@ -21,7 +21,7 @@ import numpy as np
 from forecast.errors import InputError
 from forecast.laws.defaults import DEFAULTS
 
-__all__ = ["LAWS", "Law", "compute_optimal", "get_law", "predict", "to_raw"]
+__all__ = ["LAWS", "Law", "by_name", "compute_optimal", "get_law", "predict", "to_raw"]
 
 
 def _power(xp, X, t):
@@ -121,6 +121,22 @@ LAWS: dict[str, Law] = {
 }
 
 
+def by_name(registry: Mapping[str, object], name: object, kind: type, message: str):
+    """Return ``name`` if it is a ``kind`` already, else ``registry[name]``.
+
+    Raises
+    ------
+    InputError
+        With ``message`` when no entry has that name.
+    """
+    if isinstance(name, kind):
+        return name
+    found = registry.get(name)
+    if found is None:
+        raise InputError(message)
+    return found
+
+
 def get_law(name: str | Law) -> Law:
     """Return the law called ``name`` (a :class:`Law` is returned as it is).
 
@@ -132,12 +148,7 @@ def get_law(name: str | Law) -> Law:
     InputError
         If no law has that name (the message lists the laws).
     """
-    if isinstance(name, Law):
-        return name
-    law = LAWS.get(name)
-    if law is None:
-        raise InputError(f"unknown law '{name}'; use one of {', '.join(LAWS)}")
-    return law
+    return by_name(LAWS, name, Law, f"unknown law '{name}'; use one of {', '.join(LAWS)}")
 
 
 def to_raw(law: Law, theta: Mapping[str, np.ndarray], refs: Mapping[str, float]) -> dict:

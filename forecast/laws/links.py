@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from forecast.errors import InputError
+from forecast.laws.forms import by_name
 
 __all__ = ["LINKS", "Link", "exp_link", "exp_link_inverse", "get_link", "weibull_link",
            "weibull_link_inverse"]
@@ -126,9 +126,4 @@ def get_link(name: str | Link) -> Link:
     InputError
         If no link has that name.
     """
-    if isinstance(name, Link):
-        return name
-    link = LINKS.get(name)
-    if link is None:
-        raise InputError(f"--link {name}: use one of {', '.join(LINKS)}")
-    return link
+    return by_name(LINKS, name, Link, f"--link {name}: use one of {', '.join(LINKS)}")
