@@ -20,10 +20,14 @@ __all__ = ["atomic_write", "check_out_dir", "write_json"]
 def check_out_dir(out: str | Path) -> Path:
     """Check, before any work, that ``out`` can become an output folder; create nothing.
 
+    Permission bits do not tell everything (``/proc`` looks writable to root, a read-only mount
+    or a full disk does not show in them), so the check makes and removes an empty folder in
+    ``out``, or in its nearest existing parent.
+
     Raises
     ------
     InputError
-        If ``out`` is a file, or neither it nor its nearest existing parent is writable.
+        If ``out`` is a file, or neither it nor its nearest existing parent takes a new entry.
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -33,6 +37,11 @@ def check_out_dir(out: str | Path) -> Path:
         probe = probe.parent
     if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
         raise InputError(f"{out}: --out is not writable ({probe} denies it); choose another path")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".forecast-probe-", dir=probe))
+    except OSError as exc:
+        raise InputError(f"{out}: --out is not writable ({probe}: {exc.strerror}); choose "
+                         "another path") from None
     return out
 
 
@@ -41,10 +50,19 @@ def atomic_write(path: str | Path, write: Callable[[str], None]) -> Path:
 
     The folder of ``path`` is created if needed. On any error the temporary file is removed and
     ``path`` is left as it was.
+
+    Raises
+    ------
+    InputError
+        If the folder cannot be made or takes no new file (one line, naming it).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise InputError(f"{path.parent}: cannot write {path.name} there ({exc.strerror}); "
+                         "choose another --out") from None
     os.close(fd)
     try:
         write(tmp)

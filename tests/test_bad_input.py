@@ -47,6 +47,26 @@ def test_out_below_a_file_is_not_writable(tmp_path, runs_csv):
     assert blocker.read_text() == "a file"
 
 
+@pytest.mark.parametrize("command", ["fit", "emergence", "harness"])
+def test_out_where_no_folder_can_be_made_is_one_line(tmp_path, runs_csv, command):
+    # /proc passes a permission check (as root it looks writable) but takes no new folder
+    out = "/proc/forecast-out"
+    args = {"fit": ["fit", runs_csv, "--out", out],
+            "emergence": ["emergence", "--fit", tmp_path, "--steps", 4, "--out", out],
+            "harness": ["harness", "--preset", "smoke", "--out", f"{out}/runs.csv"]}[command]
+    result, lines = invoke(*args)
+    assert_one_line_error(result, lines, "/proc")
+    assert not __import__("os").path.exists(out)
+
+
+def test_atomic_write_into_an_impossible_folder_is_an_input_error():
+    from forecast.errors import InputError
+    from forecast.outputs import atomic_write
+
+    with pytest.raises(InputError, match="cannot write x.json there"):
+        atomic_write("/proc/forecast-out/x.json", lambda tmp: None)
+
+
 def test_fit_folder_from_another_law_is_refused(tmp_path):
     """A fit.nc whose attributes name one law but whose posterior holds another's parameters."""
     folder = tmp_path / "fit"

@@ -55,6 +55,12 @@ def harness(preset: str, out: Path, seed: int, jobs: int) -> None:
     """
     if jobs == 0:
         raise click.BadParameter("must be 1 or more, or -1 for every core", param_hint="--jobs")
+    from forecast.errors import InputError
+    from forecast.outputs import check_out_dir
+
+    if out.is_dir():
+        raise InputError(f"{out}: --out is a folder; give the path of the runs CSV to write")
+    check_out_dir(out.parent)  # before minutes of training, not after
     _require_extra()
     from forecast.harness.grid import preset_specs, run_grid, stderr_progress, write_runs_csv
 
