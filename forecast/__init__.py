@@ -14,8 +14,11 @@ Heavy imports (PyMC, ArviZ) happen on first use, so ``forecast --help`` stays fa
 from __future__ import annotations
 
 __version__ = "0.1.0"
+# the name on the package index (``pip install scaling-forecast``): "forecast" there is an
+# unrelated 2017 package; the command and the import stay ``forecast``
+DISTRIBUTION = "scaling-forecast"
 
-__all__ = ["__version__", "fit", "load_fit", "read_runs"]
+__all__ = ["DISTRIBUTION", "__version__", "fit", "load_fit", "read_runs"]
 
 
 def __getattr__(name: str):

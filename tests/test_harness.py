@@ -214,7 +214,7 @@ def test_without_torch_the_command_says_how_to_install(monkeypatch, tmp_path):
     out = tmp_path / "runs.csv"
     result = CliRunner().invoke(harness, ["--preset", "smoke", "--out", str(out)])
     assert result.exit_code == 2
-    assert "pip install 'forecast[harness]'" in result.output
+    assert "pip install 'scaling-forecast[harness]'" in result.output
     assert len(result.output.strip().splitlines()) == 1 and not out.exists()
 
 

@@ -94,7 +94,8 @@ def test_version_and_help_through_python_m():
     version = subprocess.run([sys.executable, "-m", "forecast", "--version"], cwd=ROOT,
                              capture_output=True, text=True, env={**os.environ})
     assert version.returncode == 0
-    assert re.fullmatch(r"forecast, version \d+\.\d+\.\d+\n", version.stdout)
+    assert re.fullmatch(r"forecast, version \d+\.\d+\.\d+ \(distribution scaling-forecast\)\n",
+                        version.stdout)
     short = CliRunner().invoke(main, ["-h"])
     assert short.exit_code == 0 and "fit" in short.output
 

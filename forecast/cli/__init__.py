@@ -12,7 +12,7 @@ import warnings
 
 import click
 
-from forecast import __version__
+from forecast import DISTRIBUTION, __version__
 from forecast.cli.options import CONTEXT, warn
 from forecast.errors import ForecastError, Interrupted
 
@@ -44,7 +44,8 @@ def _quiet_imports() -> None:
 
 
 @click.group(cls=_Group, context_settings=CONTEXT)
-@click.version_option(__version__, "-V", "--version", prog_name="forecast")
+@click.version_option(__version__, "-V", "--version", prog_name="forecast",
+                      message=f"%(prog)s, version %(version)s (distribution {DISTRIBUTION})")
 def main() -> None:
     """Bayesian scaling-law fits and emergence forecasts for composed tasks.
 

@@ -10,5 +10,5 @@ Modules, in reading order:
 * :mod:`~forecast.harness.command` -- the ``forecast harness`` command.
 
 Only ``command`` may be imported without torch; the others need ``pip install
-'forecast[harness]'``.
+'scaling-forecast[harness]'``.
 """

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-INSTALL_HINT = "pip install 'forecast[harness]'  (it pins torch==2.13.0, a CPU wheel)"
+INSTALL_HINT = "pip install 'scaling-forecast[harness]'  (it pins torch==2.13.0, a CPU wheel)"
 
 
 class HarnessUnavailable(click.ClickException):
@@ -51,7 +51,7 @@ def harness(preset: str, out: Path, seed: int, jobs: int) -> None:
 
     Each row is one checkpoint of one run: params, tokens, flops, loss, step_loss, step_acc,
     exact_k1..exact_k8 and per-position loss and accuracy. Fit it with `forecast fit OUT
-    --y step_loss`. Needs the optional extra: pip install 'forecast[harness]'.
+    --y step_loss`. Needs the optional extra: pip install 'scaling-forecast[harness]'.
     """
     if jobs == 0:
         raise click.BadParameter("must be 1 or more, or -1 for every core", param_hint="--jobs")
