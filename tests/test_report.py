@@ -70,8 +70,20 @@ def test_report_tables_show_the_data_and_posterior(fit, runs, tmp_path):
 
 
 def checked(page: str) -> tuple[int, int]:
-    m = re.search(r"Posterior predictive check: (\d+) of (\d+) runs", page)
+    m = re.search(r"Posterior predictive check on [^:]*: (\d+) of (\d+) runs", page)
     return int(m.group(1)), int(m.group(2))
+
+
+def test_predictive_check_scores_the_fitted_runs_not_every_row(runs, tmp_path):
+    # a fit of the lower half of a table (as --frontier fits part of one): the check scores
+    # the rows the fit saw, and says that the rest were not fitted
+    half = runs.subset(runs.flops <= np.median(runs.flops))
+    fit = fake_fit("power", POWER_TRUTH, half, seed="report")
+    fit.summary["frontier"] = {"runs": len(half), "of": len(runs)}
+    page = make_report(tmp_path, fit=fit).read_text()
+    out, n = checked(page)
+    assert n == len(half) < len(runs)
+    assert f"the compute frontier of {len(runs)} rows" in page
 
 
 def test_predictive_check_counts_runs_outside_the_new_run_interval(fit, runs, tmp_path):

@@ -68,6 +68,23 @@ class Fit:
         return {"method": "none", "kappa_per_decade": 0.0, "flops_max": float("inf"),
                 "reason": "fitted by a version without extrapolation error"}
 
+    def fitted_runs(self) -> Runs:
+        """Return the runs the fit saw, rebuilt from its data (after ``--frontier``, say).
+
+        Compute is taken as ``6 N D`` for a law of params and tokens.
+        """
+        import pandas as pd
+
+        data = self.idata.constant_data
+        cov = {k: np.asarray(data[f"x_{k}"], dtype=float) * self.refs[k]
+               for k in self.law.covariates}
+        obs = np.asarray(self.idata.observed_data["obs"], dtype=float)
+        y = obs if self.law.metric == "unit" else np.exp(obs) * self.refs["y"]
+        flops = cov["C"] if "C" in cov else 6.0 * cov["N"] * cov["D"]
+        frame = pd.DataFrame({"flops": flops, self.y_name: y})
+        return Runs(str(self.idata.attrs.get("source", "")), frame, self.y_name, flops, y,
+                    cov.get("N"), cov.get("D"))
+
     def save(self, out: str | Path) -> Path:
         """Write ``fit.nc`` and ``summary.json`` in ``out`` atomically; return ``out``."""
         out = Path(out)

@@ -55,29 +55,20 @@ def fit_runs(fit):
     (forecast.runs.Runs, str)
         The runs and a note on where they came from (empty when read from the source CSV).
     """
-    import pandas as pd
-
-    from forecast.runs import Runs, read_runs
+    from forecast.runs import read_runs
 
     attrs = fit.idata.attrs
     source = Path(str(attrs.get("source", "")))
     if source.is_file():
         try:
-            runs = read_runs(source, y=fit.y_name, law=fit.law.name)
+            runs = read_runs(source, y=fit.y_name, law=fit.law)
         except InputError:
             runs = None
         if runs is not None and runs.sha256 == attrs.get("input_sha256"):
             return runs, ""
-    data = fit.idata.constant_data
-    cov = {k: np.asarray(data[f"x_{k}"], dtype=float) * fit.refs[k]
-           for k in fit.law.covariates}
-    obs = np.asarray(fit.idata.observed_data["obs"], dtype=float)
-    y = obs if fit.law.metric == "unit" else np.exp(obs) * fit.refs["y"]
-    flops = cov["C"] if "C" in cov else 6.0 * cov["N"] * cov["D"]
-    frame = pd.DataFrame({"flops": flops, fit.y_name: y})
     note = (f"The runs were rebuilt from fit.nc: {source} is missing or changed since the fit"
-            + (" (compute taken as 6 N D)." if "C" not in cov else "."))
-    return Runs(str(source), frame, fit.y_name, flops, y, cov.get("N"), cov.get("D")), note
+            + (" (compute taken as 6 N D)." if "C" not in fit.law.covariates else "."))
+    return fit.fitted_runs(), note
 
 
 def read_extra(folder: str | Path, name: str):
@@ -219,9 +210,18 @@ def _at_budget(fit, budget: float, seed: int) -> str:
             f"{num(n['q95'])} (90%) for a new run.</p>")
 
 
-def _predictive_check(fit, runs, seed: int) -> str:
-    """Say how many runs lie outside the 90% interval for a new run at their own covariates."""
+def _predictive_check(fit, seed: int) -> str:
+    """Say how many fitted runs lie outside the 90% interval for a new run at their covariates.
+
+    The runs scored are those the fit saw (``fit.nc``): with ``fit --frontier`` the frontier,
+    not the checkpoints above it, which no law of the frontier is meant to describe.
+    """
     from forecast.questions.backtest import model_draws
+
+    runs = fit.fitted_runs()
+    frontier = fit.summary.get("frontier")
+    which = (f"the {len(runs)} fitted runs (the compute frontier of {frontier['of']} rows; "
+             "the rows above it were not fitted)" if frontier else f"the {len(runs)} fitted runs")
 
     with np.errstate(over="ignore"):
         _, new = model_draws(fit, runs, np.random.default_rng(seed))
@@ -235,9 +235,9 @@ def _predictive_check(fit, runs, seed: int) -> str:
                     "below 1 (tails heavier than Cauchy): the law leaves many runs to the tails "
                     "as outliers, so the interval for a new run is very wide and this check says "
                     "little. Look at the figure: does the law suit the runs?</b>")
-    return (f"<p>Posterior predictive check: {out} of {len(runs)} runs ({share:.0%}) lie "
-            f"outside the 90% interval for a new run at their own compute (expect about "
-            f"10%).{verdict}</p>")
+    return (f"<p>Posterior predictive check on {which}: {out} of {len(runs)} runs "
+            f"({share:.0%}) lie outside the 90% interval for a new run at their own compute "
+            f"(expect about 10%).{verdict}</p>")
 
 
 def _extrapolation_note(fit) -> str:
@@ -290,7 +290,7 @@ def render_html(fit, runs, figures: list[Figure], extras: dict, *, note: str = "
            "<h2>Data</h2>", data_table(fit, runs, summary)]
     if note:
         out.append(f"<p class='note'>{e(note)}</p>")
-    out += ["<h2>Fit</h2>", _predictive_check(fit, runs, seed), _extrapolation_note(fit)]
+    out += ["<h2>Fit</h2>", _predictive_check(fit, seed), _extrapolation_note(fit)]
     out += [_at_budget(fit, budget, seed)] if budget else []
     out += [_figure_html(by_name["fit"]),
             "<h2>Posterior and diagnostics</h2>",
