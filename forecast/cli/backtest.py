@@ -7,6 +7,7 @@ import json
 import click
 
 from forecast.cli.options import CONTEXT, fmt, law_option, parse_steps, sampler_options, warn
+from forecast.cluster import scheduler_option
 
 
 def _parse_cutoffs(cutoff: float | None, cutoffs: str | None) -> list[float]:
@@ -56,6 +57,7 @@ def _print_backtest(result: dict) -> None:
 @click.option("--boot", type=click.IntRange(min=10), default=200, show_default=True,
               help="Bootstrap resamples of the point-fit baseline.")
 @sampler_options
+@scheduler_option("fit the cutoffs")
 @click.option("--steps", "steps_text", default=None, metavar="K[,K..]",
               help="Crossing backtest too: forecast where exact_kK crosses --threshold (fit a "
                    "per-step loss, e.g. --y step_loss) and compare with the observed crossing.")
@@ -64,7 +66,7 @@ def _print_backtest(result: dict) -> None:
 @click.option("--json", "as_json", is_flag=True,
               help="Print JSON (a list of results with --cutoffs) instead of a table.")
 def backtest_cmd(runs_csv, cutoff, cutoffs, law, y_col, boot, draws, tune, chains, seed,
-                 extrapolation, steps_text, threshold, as_json):
+                 extrapolation, scheduler, steps_text, threshold, as_json):
     """Backtest a law on RUNS.csv: fit below a compute cutoff, score the forecast above it.
 
     Scores the posterior median's median absolute percentage error, the coverage of the central
@@ -89,8 +91,8 @@ def backtest_cmd(runs_csv, cutoff, cutoffs, law, y_col, boot, draws, tune, chain
     from forecast.inference.sampling import SamplerSettings
 
     settings = SamplerSettings(draws=draws, tune=tune, chains=chains, seed=seed)
-    results = sweep(runs, law, levels, settings=settings, n_boot=boot, seed=seed, steps=steps,
-                    threshold=threshold, extrapolation=extrapolation)
+    results = sweep(runs, law, levels, scheduler=scheduler, settings=settings, n_boot=boot,
+                    seed=seed, steps=steps, threshold=threshold, extrapolation=extrapolation)
     for r in results:
         for line in r["warnings"][len(runs.warnings):]:
             warn(f"cutoff {r['cutoff']:.3g}: {line}")

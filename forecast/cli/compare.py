@@ -7,6 +7,7 @@ import json
 import click
 
 from forecast.cli.options import CONTEXT, LAW_NAMES, sampler_options, warn
+from forecast.cluster import scheduler_option
 
 
 @click.command("compare", context_settings=CONTEXT)
@@ -19,9 +20,10 @@ from forecast.cli.options import CONTEXT, LAW_NAMES, sampler_options, warn
 @click.option("--cutoff", type=float, default=None, metavar="FLOPS",
               help="Leave-future-out cutoff [default: the largest 20% of runs are held out].")
 @sampler_options
+@scheduler_option("fit the laws")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def compare_cmd(runs_csv, laws_text, y_col, cutoff, draws, tune, chains, seed, extrapolation,
-                as_json):
+                scheduler, as_json):
     """Rank scaling laws on RUNS.csv by PSIS-LOO and by a leave-future-out score.
 
     Each law is fitted to all runs (for LOO and stacking weights) and to the runs at or below
@@ -51,8 +53,8 @@ def compare_cmd(runs_csv, laws_text, y_col, cutoff, draws, tune, chains, seed, e
     from forecast.inference.sampling import SamplerSettings
 
     settings = SamplerSettings(draws=draws, tune=tune, chains=chains, seed=seed)
-    result = compare_laws(runs_by_law, cutoff=cut, settings=settings, seed=seed,
-                          extrapolation=extrapolation)
+    result = compare_laws(runs_by_law, cutoff=cut, scheduler=scheduler, settings=settings,
+                          seed=seed, extrapolation=extrapolation)
     if as_json:
         click.echo(json.dumps(result, indent=2, sort_keys=True))
         return

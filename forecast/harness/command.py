@@ -11,6 +11,8 @@ from pathlib import Path
 
 import click
 
+from forecast.cluster import scheduler_option
+
 INSTALL_HINT = "pip install 'scaling-forecast[harness]'  (it pins torch==2.13.0, a CPU wheel)"
 
 
@@ -46,7 +48,8 @@ def _require_extra() -> None:
 @click.option("--jobs", type=click.IntRange(min=-1), default=1, show_default=True,
               help="Grid points trained in parallel (joblib processes, one torch thread each; "
                    "-1 for every core).")
-def harness(preset: str, out: Path, seed: int, jobs: int) -> None:
+@scheduler_option("train the grid's runs")
+def harness(preset: str, out: Path, seed: int, jobs: int, scheduler: str | None) -> None:
     """Train tiny transformers on composed tasks and write their checkpoints as a runs CSV.
 
     Each row is one checkpoint of one run: params, tokens, flops, loss, step_loss, step_acc,
@@ -67,7 +70,7 @@ def harness(preset: str, out: Path, seed: int, jobs: int) -> None:
     start = time.perf_counter()
     specs = preset_specs(preset, seed=seed)
     try:
-        rows = run_grid(specs, jobs=jobs, progress=stderr_progress)
+        rows = run_grid(specs, jobs=jobs, progress=stderr_progress, scheduler=scheduler)
     except FloatingPointError as exc:  # a run diverged: the work failed (exit 1), nothing written
         raise click.ClickException(f"{exc}; nothing was written to {out}") from None
     write_runs_csv(rows, out)

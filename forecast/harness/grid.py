@@ -2,9 +2,9 @@
 
 ``run_grid`` trains every :class:`~forecast.harness.train.RunSpec` of a preset through joblib
 (``--jobs N`` processes, one torch thread each) and returns the checkpoint rows in grid order.
-Because each run seeds itself, the rows do not depend on ``--jobs`` or on the joblib backend;
-on a cluster, wrap the call in ``joblib.parallel_config(backend="ray")`` or ``"dask"`` (see
-``docs/harness.md``).
+Because each run seeds itself, the rows do not depend on ``--jobs``; with ``scheduler`` (a Dask
+scheduler's address, ``--scheduler``) the runs train on that cluster's workers, with the same
+rows (:func:`forecast.cluster.map_tasks`, ``docs/harness.md``).
 """
 
 from __future__ import annotations
@@ -73,7 +73,8 @@ def preset_specs(name: str, seed: int = 0) -> list[RunSpec]:
 
 
 def run_grid(specs: list[RunSpec], *, jobs: int = 1, threads: int = 1,
-             progress: Callable[[int, int, float], None] | None = None) -> list[dict]:
+             progress: Callable[[int, int, float], None] | None = None,
+             scheduler: str | None = None) -> list[dict]:
     """Train every grid point and return all checkpoint rows in grid order.
 
     Parameters
@@ -86,7 +87,10 @@ def run_grid(specs: list[RunSpec], *, jobs: int = 1, threads: int = 1,
     threads : int
         Torch threads per run.
     progress : callable, optional
-        Called as ``progress(done, total, seconds)`` after each run finishes.
+        Called as ``progress(done, total, seconds)`` after each run finishes (on a cluster:
+        at the start and once all are back).
+    scheduler : str, optional
+        A Dask scheduler's address: train the runs on its workers instead (``jobs`` unused).
 
     Returns
     -------
@@ -101,6 +105,16 @@ def run_grid(specs: list[RunSpec], *, jobs: int = 1, threads: int = 1,
         progress(0, len(specs), 0.0)
     # Largest models first so the slowest runs start early; rows come back in grid order.
     order = sorted(range(len(specs)), key=lambda i: -specs[i].n_embd * specs[i].n_layer)
+    if scheduler is not None:
+        from functools import partial
+
+        from forecast.cluster import map_tasks
+
+        done = map_tasks(partial(_indexed_spec, specs, threads), order, scheduler=scheduler)
+        results = dict(done)
+        if progress:
+            progress(len(results), len(specs), time.perf_counter() - start)
+        return [row for i in range(len(specs)) for row in results[i]]
     tasks = [delayed(_indexed)(i, specs[i], threads) for i in order]
     for i, rows in Parallel(n_jobs=jobs, return_as="generator_unordered")(tasks):
         results[i] = rows
@@ -111,6 +125,10 @@ def run_grid(specs: list[RunSpec], *, jobs: int = 1, threads: int = 1,
 
 def _indexed(i: int, spec: RunSpec, threads: int) -> tuple[int, list[dict]]:
     return i, train_run(spec, threads=threads)
+
+
+def _indexed_spec(specs: list[RunSpec], threads: int, i: int) -> tuple[int, list[dict]]:
+    return _indexed(i, specs[i], threads)
 
 
 def stderr_progress(done: int, total: int, seconds: float) -> None:

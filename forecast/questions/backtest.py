@@ -313,20 +313,33 @@ def backtest(runs: Runs, law: Law | str, cutoff: float, *, settings=None,
     return out
 
 
-def sweep(runs: Runs, law: Law | str, cutoffs: Sequence[float], **kwargs) -> list[dict]:
+def sweep(runs: Runs, law: Law | str, cutoffs: Sequence[float], *,
+          scheduler: str | None = None, **kwargs) -> list[dict]:
     """Backtest at several cutoffs (one :func:`backtest` each; fits reuse compiled code).
 
-    All cutoffs are checked before any fit, so a bad one fails at once. The garbage of each fit
-    (cyclic PyTensor graphs) is collected before the next, which matters under the command line's
-    lazier collector (:func:`forecast.cli.run`).
+    All cutoffs are checked before any fit, so a bad one fails at once. Locally the garbage of
+    each fit (cyclic PyTensor graphs) is collected before the next, which matters under the
+    command line's lazier collector (:func:`forecast.cli.run`). With ``scheduler`` (a Dask
+    scheduler's address, :func:`forecast.cluster.map_tasks`) the cutoffs are fitted on the
+    cluster's workers, with the same results.
     """
+    import functools
     import gc
+
+    from forecast.cluster import map_tasks
 
     law = get_law(law)
     for c in cutoffs:
         split_runs(runs, c, law)
+    if scheduler is not None:
+        return map_tasks(functools.partial(_backtest_at, runs, law, kwargs), cutoffs,
+                         scheduler=scheduler)
     out = []
     for c in cutoffs:
         out.append(backtest(runs, law, c, **kwargs))
         gc.collect()
     return out
+
+
+def _backtest_at(runs: Runs, law: Law, kwargs: dict, cutoff: float) -> dict:
+    return backtest(runs, law, cutoff, **kwargs)

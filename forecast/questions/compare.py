@@ -72,7 +72,8 @@ def log_predictive_density(result, test: Runs, rng: np.random.Generator | None =
 
 
 def compare_laws(runs_by_law: dict[str, Runs], *, cutoff: float | None = None,
-                 settings=None, seed: int = 0, extrapolation: str = "lfo") -> dict:
+                 settings=None, seed: int = 0, extrapolation: str = "lfo",
+                 scheduler: str | None = None) -> dict:
     """Fit each law on all runs and below a cutoff; rank by PSIS-LOO and leave-future-out.
 
     Parameters
@@ -83,6 +84,9 @@ def compare_laws(runs_by_law: dict[str, Runs], *, cutoff: float | None = None,
         LFO cutoff in FLOPs (default: :func:`lfo_cutoff` of the first law's runs).
     settings : forecast.inference.sampling.SamplerSettings, optional
         Sampler settings of every fit.
+    scheduler : str, optional
+        A Dask scheduler's address: the laws' fits run on its workers
+        (:func:`forecast.cluster.map_tasks`), with the same results; scoring stays here.
     seed : int
         Seed of the predictive draws of the LFO scores.
     extrapolation : {"lfo", "none"}
@@ -98,9 +102,11 @@ def compare_laws(runs_by_law: dict[str, Runs], *, cutoff: float | None = None,
         ``coverage_90`` of the LFO forecast, ``divergences``; ``chosen`` (best LFO),
         ``best_loo``, ``cutoff``, ``n_fit``, ``n_test``.
     """
+    import functools
+
     import arviz as az
 
-    from forecast.inference.fitting import fit
+    from forecast.cluster import map_tasks
 
     if not runs_by_law:
         raise InputError("no law to compare; give at least two with --laws")
@@ -112,11 +118,12 @@ def compare_laws(runs_by_law: dict[str, Runs], *, cutoff: float | None = None,
     cutoff = lfo_cutoff(first) if cutoff is None else float(cutoff)
     splits = {law: split_runs(runs, cutoff, laws[law]) for law, runs in runs_by_law.items()}
     rng = np.random.default_rng(seed)
+    jobs = [(runs, laws[law], splits[law][0]) for law, runs in runs_by_law.items()]
+    pairs = map_tasks(functools.partial(_fit_pair, settings, extrapolation), jobs,
+                      scheduler=scheduler)
     fits, rows = {}, {}
-    for law, runs in runs_by_law.items():
-        fits[law] = fit(runs, laws[law], settings=settings, extrapolation=extrapolation)
-        fit_runs, test = splits[law]
-        future = fit(fit_runs, laws[law], settings=settings, extrapolation=extrapolation)
+    for law, (fits[law], future) in zip(runs_by_law, pairs, strict=True):
+        test = splits[law][1]
         mean, pred = model_draws(future, test, rng)
         s = score(pred, test.y, np.median(mean, axis=0))
         loo = az.loo(fits[law].idata, pointwise=True)
@@ -146,3 +153,12 @@ def compare_laws(runs_by_law: dict[str, Runs], *, cutoff: float | None = None,
             "best_loo": min(rows, key=lambda k: rows[k]["rank_loo"]),
             "cutoff": cutoff, "n_fit": len(fit_runs), "n_test": len(test),
             "y": first.y_name, "source": first.source}
+
+
+def _fit_pair(settings, extrapolation: str, job: tuple):
+    """Fit one law on all runs and on those below the cutoff (one task of :func:`compare_laws`)."""
+    from forecast.inference.fitting import fit
+
+    runs, law, below = job
+    return (fit(runs, law, settings=settings, extrapolation=extrapolation),
+            fit(below, law, settings=settings, extrapolation=extrapolation))
