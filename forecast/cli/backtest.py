@@ -27,12 +27,16 @@ def _parse_cutoffs(cutoff: float | None, cutoffs: str | None) -> list[float]:
 def _print_backtest(result: dict) -> None:
     click.echo(f"backtest of law {result['law']} on {result['y']!r}: fitted {result['n_fit']} "
                f"runs with flops <= {result['cutoff']:.3g}, forecast {result['n_test']} above")
-    click.echo(f"{'':<16}{'median APE':>11}{'50%':>7}{'80%':>7}{'90%':>7}{'95%':>7}{'CRPS':>10}")
+    click.echo(f"{'':<16}{'median APE':>11}{'MAE':>9}{'50%':>7}{'80%':>7}{'90%':>7}{'95%':>7}"
+               f"{'CRPS':>10}")
     for key, label in (("model", "model"), ("baseline", "baseline"),
-                       ("baseline_noise", "baseline+resid")):
+                       ("baseline_noise", "baseline+resid"), ("direct", "direct law")):
+        if key not in result:
+            continue
         s = result[key]
         cov = "".join(f"{s['coverage'][lv]:>7.0%}" for lv in ("50", "80", "90", "95"))
-        click.echo(f"{label:<16}{s['median_ape']:>10.2f}%{cov}{s['crps']:>10.4g}")
+        click.echo(f"{label:<16}{s['median_ape']:>10.2f}%{s['mae']:>9.4g}{cov}"
+                   f"{s['crps']:>10.4g}")
     if result.get("crossing"):
         click.echo(f"crossing of {result['threshold']:g} (log10 FLOPs): k, observed, forecast "
                    "median [5%, 95%], error in decades, inside the 90% interval")

@@ -30,6 +30,7 @@ from forecast.errors import InputError
 from forecast.inference.extrapolation import extrapolation_noise
 from forecast.laws import Law, get_law, predict
 from forecast.questions.baseline import fit_baseline
+from forecast.questions.direct import fit_direct
 from forecast.runs import Runs
 
 __all__ = ["LEVELS", "backtest", "crossing_scores", "crps", "model_draws", "observed_crossing",
@@ -105,7 +106,8 @@ def score(draws: np.ndarray, y: np.ndarray, point: np.ndarray | None = None) -> 
     Returns
     -------
     dict
-        ``median_ape`` (percent), ``coverage`` (``{"50", "80", "90", "95"}`` fractions) and
+        ``median_ape`` (percent), ``mae`` (mean absolute error, in the metric's units: accuracy
+        points for an accuracy), ``coverage`` (``{"50", "80", "90", "95"}`` fractions) and
         ``crps`` (mean, in the metric's units).
     """
     y = np.asarray(y, dtype=float)
@@ -115,6 +117,7 @@ def score(draws: np.ndarray, y: np.ndarray, point: np.ndarray | None = None) -> 
         lo, hi = np.quantile(draws, [0.5 - level / 200, 0.5 + level / 200], axis=0)
         coverage[str(level)] = float(np.mean((y >= lo) & (y <= hi)))
     return {"median_ape": float(np.median(np.abs(point - y) / np.abs(y)) * 100),
+            "mae": float(np.mean(np.abs(point - y))),
             "coverage": coverage, "crps": float(np.mean(crps(draws, y)))}
 
 
@@ -268,8 +271,9 @@ def backtest(runs: Runs, law: Law | str, cutoff: float, *, settings=None,
         :func:`score`), ``baseline_noise``, the fit's ``params`` (median, q05, q95), ``noise``
         (median sigma and nu), ``baseline_params``, ``seconds`` (fit and baseline),
         ``divergences`` and ``warnings``, and ``runs`` (per held-out run: observed, model median
-        and 90% interval, baseline); with ``steps``, ``crossing`` (see
-        :func:`crossing_scores`).
+        and 90% interval, baseline); for a law of accuracy, ``direct`` (the scores of
+        :mod:`forecast.questions.direct`'s law) and ``direct_params``; with ``steps``,
+        ``crossing`` (see :func:`crossing_scores`).
 
     Raises
     ------
@@ -307,6 +311,10 @@ def backtest(runs: Runs, law: Law | str, cutoff: float, *, settings=None,
         "warnings": result.summary["warnings"],
         "runs": _per_run(test, mean, pred, base_point, base_draws),
     }
+    if law.metric == "unit":  # the direct law of downstream accuracy, scored beside the model
+        direct = fit_direct(fit_runs)
+        out["direct"] = score(direct.draws(test, rng), test.y, direct.point(test))
+        out["direct_params"] = {"a": direct.a, "b": direct.b, "s": direct.s}
     if steps:
         out["threshold"] = threshold
         out["crossing"] = crossing_scores(result, runs, steps, cutoff, threshold=threshold)

@@ -118,7 +118,8 @@ def crossing_table(em: dict) -> str:
 def backtest_table(results: list[dict]) -> str:
     """Return scores of each backtest, the model beside the baselines."""
     labels = {"model": "Bayesian model", "baseline": "point fit + bootstrap",
-              "baseline_noise": "point fit + residuals"}
+              "baseline_noise": "point fit + residuals",
+              "direct": "direct law, log(&minus;log acc) on log C"}
     rows = []
     for r in results:
         for key, label in labels.items():
