@@ -9,6 +9,7 @@ and what to try.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -73,7 +74,10 @@ def diagnostics(idata, law: Law, extra: tuple[str, ...] = ()) -> tuple[dict, int
     import arviz as az
 
     names = list(law.params) + list(extra)
-    stats = az.summary(idata, var_names=names, kind="diagnostics")
+    with warnings.catch_warnings():
+        # a parameter fixed by its prior has zero variance: ArviZ divides 0 by 0 for its R-hat
+        warnings.simplefilter("ignore", RuntimeWarning)
+        stats = az.summary(idata, var_names=names, kind="diagnostics")
     params = {}
     for name in names:
         x = np.asarray(idata.posterior[name]).reshape(-1)
