@@ -3,7 +3,7 @@
 Usage: python benchmarks/backtest_figures.py RESULT.json NAME
 Writes docs/figures/backtest_NAME_runs.png (each held-out run: observed, the model's median and
 90% predictive interval, the baseline's point and 90% bootstrap interval) and
-docs/figures/backtest_NAME_calibration.png (forecast.report.figures.calibration_figure).
+docs/figures/backtest_NAME_calibration.png (forecast.report.forecast_figures.calibration_figure).
 """
 
 import json
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from forecast.report.figures import calibration_figure
+from forecast.report.forecast_figures import calibration_figure
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "figures"
 
