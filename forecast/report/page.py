@@ -210,15 +210,18 @@ def _at_budget(fit, budget: float, seed: int) -> str:
             f"{num(n['q95'])} (90%) for a new run.</p>")
 
 
-def _predictive_check(fit, seed: int) -> str:
+def _predictive_check(fit, runs, seed: int) -> str:
     """Say how many fitted runs lie outside the 90% interval for a new run at their covariates.
 
-    The runs scored are those the fit saw (``fit.nc``): with ``fit --frontier`` the frontier,
-    not the checkpoints above it, which no law of the frontier is meant to describe.
+    For a law of compute the runs scored are those the fit saw (``fit.nc``): with ``fit
+    --frontier`` the frontier, not the checkpoints above it, which no law of the frontier is
+    meant to describe. A law of params and tokens (never fitted to a frontier) scores ``runs``,
+    whose compute is the table's own, not ``6 N D``.
     """
     from forecast.questions.backtest import model_draws
 
-    runs = fit.fitted_runs()
+    if "C" in fit.law.covariates:
+        runs = fit.fitted_runs()
     frontier = fit.summary.get("frontier")
     which = (f"the {len(runs)} fitted runs (the compute frontier of {frontier['of']} rows; "
              "the rows above it were not fitted)" if frontier else f"the {len(runs)} fitted runs")
@@ -290,7 +293,7 @@ def render_html(fit, runs, figures: list[Figure], extras: dict, *, note: str = "
            "<h2>Data</h2>", data_table(fit, runs, summary)]
     if note:
         out.append(f"<p class='note'>{e(note)}</p>")
-    out += ["<h2>Fit</h2>", _predictive_check(fit, seed), _extrapolation_note(fit)]
+    out += ["<h2>Fit</h2>", _predictive_check(fit, runs, seed), _extrapolation_note(fit)]
     out += [_at_budget(fit, budget, seed)] if budget else []
     out += [_figure_html(by_name["fit"]),
             "<h2>Posterior and diagnostics</h2>",
