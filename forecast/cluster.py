@@ -11,20 +11,14 @@ Dask is an optional extra: ``pip install 'scaling-forecast[dask]'``.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable
 
 from forecast.errors import InputError
 
-__all__ = ["SCHEDULER_ENV", "map_tasks", "scheduler_address", "scheduler_option"]
+__all__ = ["SCHEDULER_ENV", "map_tasks", "scheduler_option"]
 
 SCHEDULER_ENV = "FORECAST_SCHEDULER"
 CONNECT_TIMEOUT = "10s"
-
-
-def scheduler_address(given: str | None = None) -> str | None:
-    """Return the scheduler to use: ``given``, else ``$FORECAST_SCHEDULER``, else None (local)."""
-    return given or os.environ.get(SCHEDULER_ENV) or None
 
 
 def map_tasks(fn: Callable, items: Iterable, *, scheduler: str | None = None) -> list:

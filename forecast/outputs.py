@@ -35,8 +35,6 @@ def check_out_dir(out: str | Path) -> Path:
     probe = out
     while not probe.exists():
         probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
-        raise InputError(f"{out}: --out is not writable ({probe} denies it); choose another path")
     try:
         os.rmdir(tempfile.mkdtemp(prefix=".forecast-probe-", dir=probe))
     except OSError as exc:

@@ -111,12 +111,10 @@ def run_grid(specs: list[RunSpec], *, jobs: int = 1, threads: int = 1,
         from forecast.cluster import map_tasks
 
         done = map_tasks(partial(_indexed_spec, specs, threads), order, scheduler=scheduler)
-        results = dict(done)
-        if progress:
-            progress(len(results), len(specs), time.perf_counter() - start)
-        return [row for i in range(len(specs)) for row in results[i]]
-    tasks = [delayed(_indexed)(i, specs[i], threads) for i in order]
-    for i, rows in Parallel(n_jobs=jobs, return_as="generator_unordered")(tasks):
+    else:
+        tasks = [delayed(_indexed)(i, specs[i], threads) for i in order]
+        done = Parallel(n_jobs=jobs, return_as="generator_unordered")(tasks)
+    for i, rows in done:
         results[i] = rows
         if progress:
             progress(len(results), len(specs), time.perf_counter() - start)
