@@ -78,6 +78,25 @@ class Runs:
                              f"the file has {', '.join(self.frame.columns)}")
         return _numeric(self.source, self.frame[name].tolist(), name, positive=False)
 
+    def labels(self, name: str, *, what: str = "") -> np.ndarray:
+        """Return a column of labels (a model family, a run's name) as strings.
+
+        Raises
+        ------
+        InputError
+            If the column is missing or a cell in it is empty (the message names the line).
+        """
+        if name not in self.frame.columns:
+            raise InputError(f"{self.source}: no column '{name}'{' ' + what if what else ''}; "
+                             f"the file has {', '.join(self.frame.columns)}")
+        cells = self.frame[name].tolist()
+        for i, cell in enumerate(cells):
+            if cell is None or (isinstance(cell, float) and math.isnan(cell)) or \
+                    not str(cell).strip():
+                raise InputError(f"{self.source}: line {i + 2}, column '{name}' is empty; "
+                                 "every row needs a label there (fill it or delete the row)")
+        return np.array([str(c).strip() for c in cells], dtype=object)
+
     def covariates(self, law: Law) -> dict[str, np.ndarray]:
         """Return the raw covariates a law reads: ``C`` (FLOPs) or ``N`` and ``D``."""
         table = {"C": self.flops, "N": self.params, "D": self.tokens}

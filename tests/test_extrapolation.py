@@ -18,7 +18,7 @@ from forecast.inference.extrapolation import (
 )
 from forecast.inference.fitting import Fit
 from forecast.laws import get_law
-from forecast.questions.backtest import model_draws
+from forecast.questions.predictive import model_draws
 from forecast.runs import read_runs, runs_from_frame
 
 

@@ -6,7 +6,16 @@ import json
 
 import click
 
-from forecast.cli.options import CONTEXT, fmt, law_option, parse_steps, sampler_options, warn
+from forecast.cli.options import (
+    CONTEXT,
+    fmt,
+    group_option,
+    law_option,
+    parse_steps,
+    sampler_options,
+    trials_option,
+    warn,
+)
 from forecast.cluster import scheduler_option
 
 
@@ -25,8 +34,14 @@ def _parse_cutoffs(cutoff: float | None, cutoffs: str | None) -> list[float]:
 
 
 def _print_backtest(result: dict) -> None:
-    click.echo(f"backtest of law {result['law']} on {result['y']!r}: fitted {result['n_fit']} "
-               f"runs with flops <= {result['cutoff']:.3g}, forecast {result['n_test']} above")
+    if result.get("scheme") == "leave-group-out":
+        click.echo(f"backtest of law {result['law']} on {result['y']!r}, leaving out one "
+                   f"{result['group']!r} at a time: {len(result['folds'])} fits, "
+                   f"{result['n_test']} runs forecast by the fit that did not see their group")
+    else:
+        click.echo(f"backtest of law {result['law']} on {result['y']!r}: fitted "
+                   f"{result['n_fit']} runs with flops <= {result['cutoff']:.3g}, forecast "
+                   f"{result['n_test']} above")
     click.echo(f"{'':<16}{'median APE':>11}{'MAE':>9}{'50%':>7}{'80%':>7}{'90%':>7}{'95%':>7}"
                f"{'CRPS':>10}")
     for key, label in (("model", "model"), ("baseline", "baseline"),
@@ -37,6 +52,9 @@ def _print_backtest(result: dict) -> None:
         cov = "".join(f"{s['coverage'][lv]:>7.0%}" for lv in ("50", "80", "90", "95"))
         click.echo(f"{label:<16}{s['median_ape']:>10.2f}%{s['mae']:>9.4g}{cov}"
                    f"{s['crps']:>10.4g}")
+    for f in result.get("folds", []):
+        click.echo(f"  without {f['group']:<18} {f['n_test']:>3} runs  90% covered "
+                   f"{f['model']['coverage']['90']:>5.0%}  MAE {f['model']['mae']:.3g}")
     if result.get("crossing"):
         click.echo(f"crossing of {result['threshold']:g} (log10 FLOPs): k, observed, forecast "
                    "median [5%, 95%], error in decades, inside the 90% interval")
@@ -55,9 +73,14 @@ def _print_backtest(result: dict) -> None:
               help="Fit the runs with flops at or below this, forecast those above.")
 @click.option("--cutoffs", default=None, metavar="A,B,C",
               help="Several cutoffs, comma-separated: one backtest each.")
+@click.option("--leave-group-out", "by_group", is_flag=True,
+              help="Instead of a cutoff: for each group of --group, fit on the others and "
+                   "forecast it (a family the fit has never seen).")
 @law_option("Scaling law to fit (see `forecast fit --help`).")
 @click.option("--y", "y_col", default="loss", show_default=True, metavar="COLUMN",
               help="Metric column to forecast.")
+@group_option
+@trials_option
 @click.option("--boot", type=click.IntRange(min=10), default=200, show_default=True,
               help="Bootstrap resamples of the point-fit baseline.")
 @sampler_options
@@ -69,8 +92,8 @@ def _print_backtest(result: dict) -> None:
               help="Success level of the crossing backtest.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print JSON (a list of results with --cutoffs) instead of a table.")
-def backtest_cmd(runs_csv, cutoff, cutoffs, law, y_col, boot, draws, tune, chains, seed,
-                 extrapolation, scheduler, steps_text, threshold, as_json):
+def backtest_cmd(runs_csv, cutoff, cutoffs, by_group, law, y_col, group, trials, boot, draws,
+                 tune, chains, seed, extrapolation, scheduler, steps_text, threshold, as_json):
     """Backtest a law on RUNS.csv: fit below a compute cutoff, score the forecast above it.
 
     Scores the posterior median's median absolute percentage error, the coverage of the central
@@ -81,11 +104,16 @@ def backtest_cmd(runs_csv, cutoff, cutoffs, law, y_col, boot, draws, tune, chain
     from forecast.questions.backtest import require_exact, split_runs, sweep
     from forecast.runs import read_runs
 
-    levels = _parse_cutoffs(cutoff, cutoffs)
+    if by_group and (group is None or cutoff is not None or cutoffs is not None or steps_text):
+        raise InputError("--leave-group-out needs --group COLUMN, and takes no --cutoff, "
+                         "--cutoffs or --steps")
+    levels = [] if by_group else _parse_cutoffs(cutoff, cutoffs)
     steps = parse_steps(steps_text) if steps_text else []
     if steps and not 0 < threshold < 1:
         raise InputError(f"--threshold {threshold}: must lie strictly between 0 and 1")
     runs = read_runs(runs_csv, y=y_col, law=law)
+    if group is not None:
+        runs.labels(group, what="for --group")
     for c in levels:
         split_runs(runs, c, law)
     require_exact(runs, steps)
@@ -95,14 +123,28 @@ def backtest_cmd(runs_csv, cutoff, cutoffs, law, y_col, boot, draws, tune, chain
     from forecast.inference.sampling import SamplerSettings
 
     settings = SamplerSettings(draws=draws, tune=tune, chains=chains, seed=seed)
-    results = sweep(runs, law, levels, scheduler=scheduler, settings=settings, n_boot=boot,
-                    seed=seed, steps=steps, threshold=threshold, extrapolation=extrapolation)
+    common = {"settings": settings, "n_boot": boot, "seed": seed, "extrapolation": extrapolation,
+              "trials": trials}
+    if by_group:
+        from forecast.questions.by_group import leave_group_out
+
+        results = [leave_group_out(runs, law, group, scheduler=scheduler, **common)]
+        for f in results[0]["folds"]:
+            for line in f["warnings"][len(runs.warnings):]:
+                warn(f"without {f['group']}: {line}")
+        _show(results, as_json, single=True)
+        return
+    results = sweep(runs, law, levels, scheduler=scheduler, steps=steps, threshold=threshold,
+                    group=group, **common)
     for r in results:
         for line in r["warnings"][len(runs.warnings):]:
             warn(f"cutoff {r['cutoff']:.3g}: {line}")
+    _show(results, as_json, single=cutoffs is None)
+
+
+def _show(results: list[dict], as_json: bool, single: bool) -> None:
     if as_json:
-        click.echo(json.dumps(results[0] if cutoffs is None else results, indent=2,
-                              sort_keys=True))
+        click.echo(json.dumps(results[0] if single else results, indent=2, sort_keys=True))
     else:
         for r in results:
             _print_backtest(r)

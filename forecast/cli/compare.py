@@ -6,7 +6,7 @@ import json
 
 import click
 
-from forecast.cli.options import CONTEXT, LAW_NAMES, sampler_options, warn
+from forecast.cli.options import CONTEXT, LAW_NAMES, group_option, sampler_options, warn
 from forecast.cluster import scheduler_option
 
 
@@ -17,12 +17,13 @@ from forecast.cluster import scheduler_option
                    "pure, broken, and chinchilla with params and tokens].")
 @click.option("--y", "y_col", default="loss", show_default=True, metavar="COLUMN",
               help="Metric column (a loss).")
+@group_option
 @click.option("--cutoff", type=float, default=None, metavar="FLOPS",
               help="Leave-future-out cutoff [default: the largest 20% of runs are held out].")
 @sampler_options
 @scheduler_option("fit the laws")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def compare_cmd(runs_csv, laws_text, y_col, cutoff, draws, tune, chains, seed, extrapolation,
+def compare_cmd(runs_csv, laws_text, y_col, group, cutoff, draws, tune, chains, seed, extrapolation,
                 scheduler, as_json):
     """Rank scaling laws on RUNS.csv by PSIS-LOO and by a leave-future-out score.
 
@@ -47,6 +48,8 @@ def compare_cmd(runs_csv, laws_text, y_col, cutoff, draws, tune, chains, seed, e
     cut = lfo_cutoff(base) if cutoff is None else cutoff
     for law, runs in runs_by_law.items():
         split_runs(runs, cut, law)
+    if group is not None:
+        base.labels(group, what="for --group")
     for line in base.warnings:
         warn(line)
 
@@ -54,7 +57,7 @@ def compare_cmd(runs_csv, laws_text, y_col, cutoff, draws, tune, chains, seed, e
 
     settings = SamplerSettings(draws=draws, tune=tune, chains=chains, seed=seed)
     result = compare_laws(runs_by_law, cutoff=cut, scheduler=scheduler, settings=settings,
-                          seed=seed, extrapolation=extrapolation)
+                          seed=seed, extrapolation=extrapolation, group=group)
     if as_json:
         click.echo(json.dumps(result, indent=2, sort_keys=True))
         return

@@ -7,7 +7,15 @@ import sys
 
 import click
 
-from forecast.cli.options import CONTEXT, fmt, law_option, sampler_options, warn
+from forecast.cli.options import (
+    CONTEXT,
+    fmt,
+    group_option,
+    law_option,
+    sampler_options,
+    trials_option,
+    warn,
+)
 
 
 def _print_fit_table(summary: dict, out: str) -> None:
@@ -22,6 +30,16 @@ def _print_fit_table(summary: dict, out: str) -> None:
     for name, p in summary["params"].items():
         click.echo(f"{name:<8}{fmt(p['median']):>12}{fmt(p['q05']):>12}{fmt(p['q95']):>12}"
                    f"{fmt(p['r_hat']):>8}{p['ess_bulk'] or 0:>10.0f}")
+    groups = summary.get("groups")
+    if groups:
+        tau = groups["tau_decades"]
+        click.echo("")
+        click.echo(f"compute offsets by {groups['column']!r}, decades (10^offset times the "
+                   f"compute of the median group; spread tau {fmt(tau['median'])} "
+                   f"[{fmt(tau['q05'])}, {fmt(tau['q95'])}]):")
+        for name, g in sorted(groups["groups"].items(), key=lambda kv: -kv[1]["median"]):
+            click.echo(f"  {name:<20}{g['median']:>+8.2f}  [{g['q05']:+.2f}, {g['q95']:+.2f}]"
+                       f"  ({g['n_runs']} runs)")
     click.echo("")
     click.echo(f"divergences: {summary['divergences']}")
     ext = summary.get("extrapolation") or {}
@@ -52,6 +70,8 @@ def _print_fit_table(summary: dict, out: str) -> None:
               help="Per-step accuracy column: fit the weibull link acc = floor + (1 - floor) "
                    "exp(-(L/L0)^s) jointly with the loss law (for `emergence --link "
                    "weibull`).")
+@group_option
+@trials_option
 @click.option("--frontier", is_flag=True,
               help="Fit only the compute frontier: the runs whose metric beats every run of no "
                    "more compute (the envelope of learning curves, Hoffmann et al.'s approach "
@@ -69,8 +89,8 @@ def _print_fit_table(summary: dict, out: str) -> None:
                    "low ESS, a posterior piled against a prior bound); outputs are still written.")
 @click.option("--report", "with_report", is_flag=True,
               help="Also write OUT/report.html and OUT/figures/ (as `forecast report OUT`).")
-def fit_cmd(runs_csv, law, y_col, acc, frontier, out, priors_path, draws, tune, chains, seed,
-            extrapolation, budget, as_json, strict, with_report):
+def fit_cmd(runs_csv, law, y_col, acc, group, trials, frontier, out, priors_path, draws, tune,
+            chains, seed, extrapolation, budget, as_json, strict, with_report):
     """Fit a scaling law to RUNS.csv and write OUT/fit.nc and OUT/summary.json.
 
     Besides the sampler's diagnostics, it warns when the law should not be trusted beyond the
@@ -107,7 +127,7 @@ def fit_cmd(runs_csv, law, y_col, acc, frontier, out, priors_path, draws, tune, 
                                progress=sys.stderr.isatty())
     result = fit(runs, law, priors=user_priors, settings=settings,
                  priors_source=str(priors_path or "priors"), acc=acc,
-                 extrapolation=extrapolation)
+                 extrapolation=extrapolation, group=group, trials=trials)
     if budget is not None:
         result.summary["allocation"] = optimal_allocation(result, budget)
     if frontier:

@@ -13,8 +13,8 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 LAW_NAMES = ["power", "pure", "chinchilla", "broken", "logistic"]
 LINK_NAMES = ["exp", "weibull", "logistic"]
 
-__all__ = ["CONTEXT", "LAW_NAMES", "LINK_NAMES", "fmt", "law_option", "link_option", "parse_steps",
-           "sampler_options", "warn"]
+__all__ = ["CONTEXT", "LAW_NAMES", "LINK_NAMES", "fmt", "group_option", "law_option",
+           "link_option", "parse_steps", "sampler_options", "trials_option", "warn"]
 
 
 def _to_law(ctx, param, value):
@@ -39,6 +39,26 @@ def law_option(help_text: str):
     """Return the ``--law NAME`` option; the command receives a :class:`forecast.laws.Law`."""
     return click.option("--law", type=click.Choice(LAW_NAMES), default="power",
                         show_default=True, callback=_to_law, help=help_text)
+
+
+def group_option(command):
+    """Add ``--group COLUMN``: a compute offset per group (a model family), partially pooled."""
+    return click.option(
+        "--group", default=None, metavar="COLUMN",
+        help="Column of groups (e.g. family): each group gets its own offset in log compute "
+             "(how compute-efficient it is), partially pooled with a learnt scale; the law's "
+             "other parameters are shared. A group the fit has not seen is forecast from the "
+             "population of offsets. Laws of compute only (docs/groups.md).")(command)
+
+
+def trials_option(command):
+    """Add ``--trials N|COLUMN``: items behind each accuracy, for the binomial likelihood."""
+    return click.option(
+        "--trials", default=None, metavar="N|COLUMN",
+        help="Items of the test behind each accuracy (a number, or a column): the likelihood "
+             "becomes binomial with a logit random effect per run, so accuracies of 0 and 1 "
+             "are data and a small test counts for less. --law logistic only; the chance "
+             "floor must be fixed (its default, 0; set it in --priors).")(command)
 
 
 def warn(message: str) -> None:

@@ -46,14 +46,20 @@ def clear_cache() -> None:
 
 
 def structure_key(model) -> str:
-    """Return the model's graph printed without data or random states: equal keys, same model."""
+    """Return the model's graph printed without data or random states: equal keys, same model.
+
+    The lengths of dimensions other than ``run`` (the number of groups) are part of the key:
+    they set the size of the parameter vector the compiled functions take.
+    """
     import pytensor
 
     outs = model.observed_RVs + model.free_RVs + model.deterministics
     text = pytensor.printing.debugprint(outs, file="str", print_type=True)
     text = re.sub(r"at 0x[0-9A-Fa-f]+", "", text)
     names = [v.name for v in model.value_vars]
-    return f"{names}\n{text}"
+    sizes = {k: int(v.get_value()) for k, v in model.dim_lengths.items()
+             if k != "run" and hasattr(v, "get_value")}
+    return f"{names}\n{sizes}\n{text}"
 
 
 def _shared_inputs(outputs) -> list:

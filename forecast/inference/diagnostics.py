@@ -17,8 +17,8 @@ from forecast.inference.sampling import ESS_MIN, RHAT_MAX
 from forecast.laws import Law
 from forecast.runs import Runs
 
-__all__ = ["QUANTILES", "against_bounds", "chance_floor_hint", "diagnostics", "memorisation",
-           "quantiles"]
+__all__ = ["QUANTILES", "against_bounds", "chance_floor_hint", "diagnostics", "group_summary",
+           "memorisation", "quantiles"]
 
 QUANTILES = {"q05": 0.05, "q25": 0.25, "median": 0.5, "q75": 0.75, "q95": 0.95}
 
@@ -170,3 +170,41 @@ def chance_floor_hint(acc: np.ndarray, floor: dict, column: str) -> str | None:
     return (f"--acc {column}: every run's accuracy is at least {lowest:.2g}, but the link's "
             f"floor (chance level) is 0; if the task has a chance level (0.1 for a decimal "
             f"digit), fix it in the priors TOML: [floor] dist = \"Fixed\" value = 0.1")
+
+
+def group_summary(idata, column: str) -> tuple[dict, list[str]]:
+    """Summarise the group offsets of a fit with ``--group``, in decades of compute.
+
+    Returns
+    -------
+    (dict, list of str)
+        ``column``, ``tau_decades`` (quantiles of the offsets' scale) and per group its
+        ``offset_decades`` (quantiles, mean, sd, R-hat, bulk ESS) and ``n_runs``; and the
+        convergence warnings of the offsets.
+    """
+    import arviz as az
+
+    post = idata.posterior
+    names = [str(g) for g in np.asarray(post["offset"].coords["group"])]
+    counts = np.bincount(np.asarray(idata.constant_data["group_index"], dtype=int),
+                         minlength=len(names))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        stats = az.summary(idata, var_names=["offset"], kind="diagnostics")
+    offsets = np.asarray(post["offset"]).reshape(-1, len(names)) / np.log(10.0)
+    groups, bad = {}, []
+    for j, name in enumerate(names):
+        row = stats.iloc[j]
+        x = offsets[:, j]
+        groups[name] = {**quantiles(x), "mean": float(x.mean()), "sd": float(x.std()),
+                        "r_hat": _finite(row["r_hat"]), "ess_bulk": _finite(row["ess_bulk"]),
+                        "n_runs": int(counts[j])}
+        if (groups[name]["r_hat"] or np.inf) > RHAT_MAX or \
+                (groups[name]["ess_bulk"] or 0.0) < ESS_MIN:
+            bad.append(name)
+    tau = np.asarray(post["tau_group"]).reshape(-1) / np.log(10.0)
+    problems = []
+    if bad:
+        problems.append(f"the compute offsets of {', '.join(bad)} did not converge (R-hat above "
+                        f"{RHAT_MAX} or bulk ESS below {ESS_MIN}); run longer (--draws 2000)")
+    return {"column": column, "tau_decades": quantiles(tau), "groups": groups}, problems

@@ -7,10 +7,7 @@ the posterior in raw units added, and the summary of DESIGN.md section 3). :meth
 
 from __future__ import annotations
 
-import contextlib
 import json
-import signal
-import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,15 +15,23 @@ from pathlib import Path
 import numpy as np
 
 from forecast import __version__
-from forecast.errors import InputError, Interrupted
+from forecast.errors import InputError
 from forecast.inference.diagnostics import (
     against_bounds,
     chance_floor_hint,
     diagnostics,
+    group_summary,
     memorisation,
     quantiles,
 )
-from forecast.inference.sampling import SamplerSettings, sample
+from forecast.inference.groups import (
+    add_part_priors,
+    checked_parts,
+    offset_draws,
+    pop_part_priors,
+    trial_counts,
+)
+from forecast.inference.sampling import SamplerSettings, interrupt_cleanly, sample
 from forecast.laws import LAWS, Law, compute_optimal, get_law, to_raw
 from forecast.outputs import atomic_write, write_json
 from forecast.runs import Runs
@@ -60,6 +65,52 @@ class Fit:
         return {k: self.draws(k) for k in self.law.params}
 
     @property
+    def group_column(self) -> str | None:
+        """The column of the runs that named each run's group (``--group``), or None."""
+        return self.idata.attrs.get("group") or None
+
+    @property
+    def group_names(self) -> list[str]:
+        """The groups the fit saw (empty without ``--group``)."""
+        if self.group_column is None:
+            return []
+        return [str(g) for g in np.asarray(self.idata.posterior["offset"].coords["group"])]
+
+    @property
+    def trials(self) -> str:
+        """``--trials`` of the fit: a number of items, a column of them, or ``""``."""
+        return str(self.idata.attrs.get("trials", ""))
+
+    def trial_counts(self, runs: Runs) -> np.ndarray:
+        """Items behind each accuracy of ``runs``, as the fit's ``--trials`` says."""
+        return trial_counts(runs, self.trials)
+
+    def covariates(self, runs: Runs, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """Return the law's covariates at ``runs``, compute shifted by each run's group offset.
+
+        Without ``--group`` these are ``runs.covariates(law)``; with it, ``C`` has shape
+        ``(draws, len(runs))``: ``C exp(offset)`` (:meth:`offsets`, which draws from ``rng``
+        for groups the fit has not seen).
+        """
+        cov = runs.covariates(self.law)
+        if self.group_column is not None:
+            cov["C"] = cov["C"] * np.exp(self.offsets(runs.labels(self.group_column), rng))
+        return cov
+
+    def offsets(self, labels, rng: np.random.Generator) -> np.ndarray:
+        """Draws of the compute offset (natural log) of runs of groups ``labels``.
+
+        See :func:`forecast.inference.groups.offset_draws` (a group the fit has not seen draws
+        from the population of offsets, from ``rng``); zeros without ``--group``. Shape
+        ``(draws, len(labels))``.
+        """
+        n = self.draws(self.law.params[-1]).size
+        if self.group_column is None:
+            return np.zeros((n, len(labels)))
+        post = np.asarray(self.idata.posterior["offset"]).reshape(n, -1)
+        return offset_draws(post, self.group_names, self.draws("tau_group"), labels, rng)
+
+    @property
     def extrapolation(self) -> dict:
         """Extrapolation error of :mod:`forecast.inference.extrapolation` (0 without it)."""
         text = self.idata.attrs.get("extrapolation")
@@ -81,7 +132,12 @@ class Fit:
         obs = np.asarray(self.idata.observed_data["obs"], dtype=float)
         y = obs if self.law.metric == "unit" else np.exp(obs) * self.refs["y"]
         flops = cov["C"] if "C" in cov else 6.0 * cov["N"] * cov["D"]
+        if "accuracy" in data:  # --trials: the likelihood sees the empirical logit
+            y = np.asarray(data["accuracy"], dtype=float)
         frame = pd.DataFrame({"flops": flops, self.y_name: y})
+        if self.group_column is not None:
+            names = np.array(self.group_names, dtype=object)
+            frame[self.group_column] = names[np.asarray(data["group_index"], dtype=int)]
         return Runs(str(self.idata.attrs.get("source", "")), frame, self.y_name, flops, y,
                     cov.get("N"), cov.get("D"))
 
@@ -140,30 +196,10 @@ def _add_link_raw(group, y0: float) -> None:
         group["L0"] = group["L0_scaled"] * y0
 
 
-@contextlib.contextmanager
-def _interrupt_cleanly():
-    """Turn Ctrl-C into :class:`Interrupted`, which the sampler cannot swallow.
-
-    PyMC catches ``KeyboardInterrupt`` inside each chain and goes on with the next one, then
-    returns the partial draws; raising our own exception from the handler stops the whole fit
-    before anything is written.
-    """
-    def handler(signum, frame):
-        raise Interrupted("interrupted; nothing was written, the previous fit (if any) is intact")
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 def fit(runs: Runs, law: Law | str = "power", *, priors: dict | None = None,
         settings: SamplerSettings | None = None, priors_source: str = "priors",
-        acc: str | None = None, extrapolation: str = "lfo") -> Fit:
+        acc: str | None = None, extrapolation: str = "lfo", group: str | None = None,
+        trials: str | int | None = None) -> Fit:
     """Fit a scaling law to runs with NUTS.
 
     Parameters
@@ -187,6 +223,14 @@ def fit(runs: Runs, law: Law | str = "power", *, priors: dict | None = None,
         ``"lfo"`` (default) also estimates the law's extrapolation error by leave-future-out on
         these runs (:func:`forecast.inference.extrapolation.calibrate`), which widens every
         forecast for a new run beyond the largest fitted compute; ``"none"`` leaves it out.
+    group : str, optional
+        A column of labels (a model family): each group gets an offset in log compute,
+        partially pooled (:func:`forecast.inference.model.build_model`; prior of
+        ``tau_group`` in :data:`forecast.inference.model.GROUP_PRIORS`). Laws of compute only.
+    trials : int or str, optional
+        Items behind each accuracy (a number, or a column of numbers): the likelihood becomes
+        binomial, with a logit random effect per run (``sigma_logit``) in place of the Beta
+        likelihood's ``kappa``. Accuracy laws only.
 
     Returns
     -------
@@ -216,10 +260,14 @@ def fit(runs: Runs, law: Law | str = "power", *, priors: dict | None = None,
     if extrapolation not in ("lfo", "none"):
         raise InputError(f"--extrapolation {extrapolation}: use 'lfo' or 'none'")
 
+    checked_parts(runs, spec, group, trials)
+
     def build(some: Runs):
         acc_values = _accuracy(some, acc, spec) if acc else None
-        data = model_data(some, spec, acc=acc_values)
+        labels, counts = checked_parts(some, spec, group, trials)
+        data = model_data(some, spec, acc=acc_values, groups=labels, trials=counts)
         user = dict(priors or {})
+        part_user = pop_part_priors(user, group, trials)
         if acc and "s_scaled" in user:
             raise InputError(f"{priors_source}: 's_scaled' was the old sigmoid link's slope; the "
                              "weibull link's shape is 's', with no units: rename the table [s]")
@@ -228,12 +276,13 @@ def fit(runs: Runs, law: Law | str = "power", *, priors: dict | None = None,
                                   source=priors_source)
         if acc:
             resolved.update(link_priors(link_user, priors_source))
+        add_part_priors(resolved, part_user, group, trials, priors_source)
         return build_model(data, spec, resolved), data, resolved
 
     model, data, resolved = build(runs)
     natural = (build_model(data, spec, resolved, geometry="natural")
                if uses_reference(spec, resolved) else None)
-    with _interrupt_cleanly():
+    with interrupt_cleanly():
         idata = sample(model, settings, prior_model=natural)
         ext = (calibrate(runs, spec, lambda some: build(some)[:2], settings.seed)
                if extrapolation == "lfo" else uncalibrated(runs, "--extrapolation none"))
@@ -248,10 +297,17 @@ def fit(runs: Runs, law: Law | str = "power", *, priors: dict | None = None,
         "sampler": json.dumps(settings.as_dict(), sort_keys=True), "acc": acc or "",
         "acc_link": "weibull" if acc else "",
         "geometry": "reference" if natural is not None else "natural",
-        "extrapolation": json.dumps(ext),
+        "extrapolation": json.dumps(ext), "group": group or "",
+        "trials": "" if trials is None else str(trials),
     })
     link = ("s", "L0") + (() if resolved.get("floor", {}).get("dist") == "Fixed" else ("floor",))
-    params, divergences, problems = diagnostics(idata, spec, link if acc else ())
+    extra = ((link if acc else ()) + (("tau_group",) if group else ())
+             + (("sigma_logit",) if trials is not None else ()))
+    params, divergences, problems = diagnostics(idata, spec, extra)
+    groups = None
+    if group:
+        groups, group_problems = group_summary(idata, group)
+        problems += group_problems
     problems += against_bounds(idata, resolved)
     misfit = []
     if ext["kappa_per_decade"] >= 0.99 * KAPPA_MAX:
@@ -278,6 +334,10 @@ def fit(runs: Runs, law: Law | str = "power", *, priors: dict | None = None,
         "sampling_passes": [{k: v for k, v in p.items() if k != "seconds"}
                             for p in json.loads(idata.attrs.get("sampling_passes", "[]"))],
     }
+    if groups is not None:
+        summary["groups"] = groups
+    if trials is not None:
+        summary["trials"] = str(trials)
     if acc:
         summary["link"] = {"name": "weibull", "acc": acc, "formula":
                            "acc = floor + (1 - floor) exp(-(L(C) / L0)^s)",

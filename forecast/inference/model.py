@@ -16,11 +16,13 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from forecast.inference.geometry import reference_parameters, uses_reference
+from forecast.inference.groups import GROUP_PRIORS, TRIALS_PRIORS
 from forecast.laws import Law
 from forecast.laws.defaults import KAPPA
 from forecast.runs import Runs
 
-__all__ = ["LINK_PRIORS", "ModelData", "build_model", "data_priors", "link_priors",
+__all__ = ["GROUP_PRIORS", "LINK_PRIORS", "TRIALS_PRIORS", "ModelData", "build_model",
+           "data_priors", "empirical_logit", "extra_priors", "group_codes", "link_priors",
            "model_data"]
 
 # The weibull accuracy link fitted jointly with a loss law (``forecast fit --acc``):
@@ -37,7 +39,6 @@ LINK_PRIORS: dict[str, dict] = {
     "kappa": KAPPA,
 }
 
-
 @dataclass(frozen=True)
 class ModelData:
     """Scaled arrays and reference scales the model sees.
@@ -52,23 +53,43 @@ class ModelData:
         ``y`` (median of the metric) and ``C`` or ``N``, ``D`` (geometric means).
     acc : numpy.ndarray or None
         Per-step accuracy of the same runs, for the joint weibull link (``forecast fit --acc``).
+    groups : numpy.ndarray or None
+        Each run's group as an index into ``group_names`` (``forecast fit --group``).
+    group_names : tuple of str
+        The groups, sorted.
+    trials : numpy.ndarray or None
+        Items behind each accuracy (``forecast fit --trials``): a binomial likelihood of the
+        count of correct items with a logit random effect per run, instead of a Beta
+        likelihood of the proportion.
     """
 
     X: dict[str, np.ndarray]
     y: np.ndarray
     refs: dict[str, float]
     acc: np.ndarray | None = None
+    groups: np.ndarray | None = None
+    group_names: tuple[str, ...] = ()
+    trials: np.ndarray | None = None
 
 
 def _gmean(a: np.ndarray) -> float:
     return float(np.exp(np.mean(np.log(a))))
 
 
+def group_codes(labels: np.ndarray) -> tuple[tuple[str, ...], np.ndarray]:
+    """Return the sorted distinct labels and each label's index among them."""
+    names, codes = np.unique(np.asarray(labels, dtype=str), return_inverse=True)
+    return tuple(str(n) for n in names), codes.astype(np.int64)
+
+
 def model_data(runs: Runs, law: Law, refs: Mapping[str, float] | None = None,
-               acc: np.ndarray | None = None) -> ModelData:
+               acc: np.ndarray | None = None, groups: np.ndarray | None = None,
+               trials: np.ndarray | None = None) -> ModelData:
     """Scale a runs table for a law; ``refs`` (e.g. from an earlier fit) overrides the scales.
 
-    ``acc`` (per-step accuracy, one per run) adds the joint weibull link to the model.
+    ``acc`` (per-step accuracy, one per run) adds the joint weibull link to the model;
+    ``groups`` (a label per run) adds a compute offset per group; ``trials`` (items per run)
+    makes an accuracy's likelihood binomial with a logit random effect.
     """
     cov = runs.covariates(law)
     if refs is None:
@@ -77,7 +98,9 @@ def model_data(runs: Runs, law: Law, refs: Mapping[str, float] | None = None,
     refs = {k: float(v) for k, v in refs.items()}
     X = {k: v / refs[k] for k, v in cov.items()}
     acc = None if acc is None else np.asarray(acc, dtype=float)
-    return ModelData(X, np.asarray(runs.y, dtype=float), refs, acc)
+    names, codes = group_codes(groups) if groups is not None else ((), None)
+    trials = None if trials is None else np.asarray(trials, dtype=float)
+    return ModelData(X, np.asarray(runs.y, dtype=float), refs, acc, codes, names, trials)
 
 
 def _prior(name: str, spec: Mapping[str, float], **kw):
@@ -88,12 +111,18 @@ def _prior(name: str, spec: Mapping[str, float], **kw):
     return getattr(pm, dist)(name, **spec, **kw)
 
 
-def link_priors(user: Mapping[str, object] | None = None, source: str = "priors") -> dict:
-    """Priors of the joint weibull link: :data:`LINK_PRIORS` with the user's overrides."""
+def extra_priors(defaults: Mapping[str, dict], user: Mapping[str, object] | None = None,
+                 source: str = "priors") -> dict:
+    """Priors of a part added to the law (a link, groups): ``defaults`` with the user's."""
     from forecast.inference.priors import check_prior
 
     user = dict(user or {})
-    return {**LINK_PRIORS, **{k: check_prior(k, v, source) for k, v in user.items()}}
+    return {**defaults, **{k: check_prior(k, v, source) for k, v in user.items()}}
+
+
+def link_priors(user: Mapping[str, object] | None = None, source: str = "priors") -> dict:
+    """Priors of the joint weibull link: :data:`LINK_PRIORS` with the user's overrides."""
+    return extra_priors(LINK_PRIORS, user, source)
 
 
 def _beta_likelihood(name: str, data_name: str, y: np.ndarray, mu, kappa):
@@ -102,6 +131,46 @@ def _beta_likelihood(name: str, data_name: str, y: np.ndarray, mu, kappa):
     y_obs = pm.Data(data_name, np.clip(y, eps, 1 - eps), dims="run")
     m = pt.clip(mu, eps, 1 - eps)
     return pm.Beta(name, alpha=m * kappa, beta=(1 - m) * kappa, observed=y_obs, dims="run")
+
+
+def _binomial_likelihood(data: ModelData, mu, floor: float, sigma_logit):
+    """Correct items of ``n`` around the law's mean, with a logit random effect per run.
+
+    A run's accuracy above the (fixed) chance floor is ``sigmoid(eta + e)``: ``eta`` the logit
+    of the law's mean above the floor and ``e ~ Normal(0, sigma_logit)`` the run's own
+    deviation, the scatter between models on top of the binomial scatter of a finite test.
+    ``e`` is integrated out in the normal approximation of the empirical logit
+    (:func:`empirical_logit`): ``ell ~ Normal(eta, sqrt(sigma_logit^2 + v))``. Counts of 0 and
+    n are data like any other. The accuracies themselves are kept as data ``accuracy``.
+    """
+    ell, var = empirical_logit(np, data.y, data.trials, floor)
+    pm.Data("accuracy", np.asarray(data.y, dtype=float), dims="run")
+    pm.Data("trials", np.asarray(data.trials, dtype=float), dims="run")
+    v = pm.Data("logit_var", var, dims="run")
+    y_obs = pm.Data("y_obs", ell, dims="run")
+    q = pt.clip((mu - floor) / (1.0 - floor), 1e-9, 1.0 - 1e-9)
+    return pm.Normal("obs", mu=pt.log(q) - pt.log1p(-q), sigma=pt.sqrt(sigma_logit ** 2 + v),
+                     observed=y_obs, dims="run")
+
+
+def empirical_logit(xp, y, n, floor):
+    """Empirical logit of an accuracy above ``floor`` and its binomial variance (Cox and Snell).
+
+    With ``k = clip(n (y - floor) / (1 - floor), 0, n)`` correct items above chance, returns
+    ``log((k + 1/2) / (n - k + 1/2))`` and ``1/(k + 1/2) + 1/(n - k + 1/2)``; ``xp`` is
+    ``numpy`` or ``pytensor.tensor``.
+    """
+    k = xp.clip(n * (y - floor) / (1.0 - floor), 0.0, n)
+    return xp.log((k + 0.5) / (n - k + 0.5)), 1.0 / (k + 0.5) + 1.0 / (n - k + 0.5)
+
+
+def _group_offsets(data: ModelData, priors: Mapping[str, dict], X: dict) -> dict:
+    """Multiply each run's compute by its group's ``exp(offset)`` (partially pooled)."""
+    tau = _prior("tau_group", priors["tau_group"])
+    z = pm.Normal("z_group", 0.0, 1.0, dims="group")
+    offset = pm.Deterministic("offset", tau * z, dims="group")
+    index = pm.Data("group_index", data.groups, dims="run")
+    return {**X, "C": X["C"] * pt.exp(offset[index])}
 
 
 def data_priors(data: ModelData, law: Law) -> dict[str, dict]:
@@ -131,7 +200,12 @@ def build_model(data: ModelData, law: Law, priors: Mapping[str, dict],
     ``y ~ Beta(mu kappa, (1 - mu) kappa)`` on values clipped into (0, 1). With ``data.acc``
     (``forecast fit --acc``) the accuracy of the same runs is modelled jointly with the loss:
     ``acc ~ Beta`` around ``floor + (1 - floor) exp(-(L(C) / L0)^s)``, so the loss law's
-    uncertainty reaches the accuracy (likelihood ``acc_obs``, data ``acc_obs_y``).
+    uncertainty reaches the accuracy (likelihood ``acc_obs``, data ``acc_obs_y``). With
+    ``data.groups`` (``forecast fit --group``) each group's compute is multiplied by
+    ``exp(offset[g])``, ``offset = tau_group * z_group``, ``z_group ~ Normal(0, 1)``: a shift in
+    log compute per group, partially pooled with a learnt scale, the law's other parameters
+    shared. With ``data.trials`` an accuracy's likelihood is binomial with a logit random
+    effect per run (scale ``sigma_logit``) in place of the Beta.
 
     Parameters
     ----------
@@ -157,17 +231,25 @@ def build_model(data: ModelData, law: Law, priors: Mapping[str, dict],
     if geometry not in ("reference", "natural"):
         raise ValueError(f"geometry must be 'reference' or 'natural', not {geometry!r}")
     n = len(data.y)
-    with pm.Model(coords={"run": np.arange(n)}) as model:
+    coords = {"run": np.arange(n)}
+    if data.groups is not None:
+        coords["group"] = list(data.group_names)
+    with pm.Model(coords=coords) as model:
         X = {k: pm.Data(f"x_{k}", v, dims="run") for k, v in data.X.items()}
+        if data.groups is not None:
+            X = _group_offsets(data, priors, X)
         theta = {}
         if geometry == "reference" and uses_reference(law, priors):
             spans = {k: float(np.ptp(np.log(v))) if len(v) else 0.0 for k, v in data.X.items()}
             theta = reference_parameters(law, priors, spans)
         theta.update({name.removesuffix("_scaled"): _prior(name, spec)
                       for name, spec in priors.items()
-                      if name.removesuffix("_scaled") not in theta})
+                      if name.removesuffix("_scaled") not in theta and name not in GROUP_PRIORS})
         mu = law.mean(pt, X, theta)
-        if law.metric == "unit":
+        if law.metric == "unit" and data.trials is not None:
+            _binomial_likelihood(data, mu, float(priors["floor"]["value"]),
+                                 theta["sigma_logit"])
+        elif law.metric == "unit":
             _beta_likelihood("obs", "y_obs", data.y, mu, theta["kappa"])
         else:
             y_obs = pm.Data("y_obs", np.log(data.y / data.refs["y"]), dims="run")

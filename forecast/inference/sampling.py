@@ -25,17 +25,20 @@ How a fit is drawn (``docs/performance.md`` has the measurements behind each cho
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-from forecast.errors import FitError
+from forecast.errors import FitError, Interrupted
 from forecast.inference.compiled import (
     Compiled,
     compiled,
@@ -46,7 +49,8 @@ from forecast.inference.compiled import (
 )
 from forecast.inference.engine import Pass, run_chains
 
-__all__ = ["ESS_MIN", "RHAT_MAX", "SamplerSettings", "ess_target", "laplace_draws", "sample"]
+__all__ = ["ESS_MIN", "RHAT_MAX", "SamplerSettings", "ess_target", "interrupt_cleanly",
+           "laplace_draws", "sample"]
 
 PRIOR_DRAWS = 500
 # a pass is clean with no divergence, every R-hat at most RHAT_MAX and bulk ESS at least ESS_MIN
@@ -288,3 +292,24 @@ def sample(model, settings: SamplerSettings, prior_model=None):
     finally:
         pm_log.setLevel(level)
     return idata
+
+
+@contextlib.contextmanager
+def interrupt_cleanly():
+    """Turn Ctrl-C into :class:`Interrupted`, which the sampler cannot swallow.
+
+    PyMC catches ``KeyboardInterrupt`` inside each chain and goes on with the next one, then
+    returns the partial draws; raising our own exception from the handler stops the whole fit
+    before anything is written.
+    """
+    def handler(signum, frame):
+        raise Interrupted("interrupted; nothing was written, the previous fit (if any) is intact")
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -27,14 +27,14 @@ from collections.abc import Sequence
 import numpy as np
 
 from forecast.errors import InputError
-from forecast.inference.extrapolation import extrapolation_noise
-from forecast.laws import Law, get_law, predict
+from forecast.laws import Law, get_law
 from forecast.questions.baseline import fit_baseline
 from forecast.questions.direct import fit_direct
+from forecast.questions.predictive import model_draws
 from forecast.runs import Runs
 
-__all__ = ["LEVELS", "backtest", "crossing_scores", "crps", "model_draws", "observed_crossing",
-           "require_exact", "score", "split_runs", "sweep"]
+__all__ = ["LEVELS", "backtest", "crossing_scores", "crps", "fit_and_score", "held_out_scores",
+           "observed_crossing", "require_exact", "score", "split_runs", "sweep"]
 
 LEVELS = (50, 80, 90, 95)
 
@@ -121,40 +121,6 @@ def score(draws: np.ndarray, y: np.ndarray, point: np.ndarray | None = None) -> 
             "coverage": coverage, "crps": float(np.mean(crps(draws, y)))}
 
 
-def model_draws(result, runs: Runs, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Posterior draws of the mean and posterior predictive draws for new runs at ``runs``.
-
-    A new run's loss is the mean times ``exp(sigma t_nu + kappa d z)``: the fitted Student-t
-    noise plus the fit's extrapolation error ``d`` decades beyond its largest compute
-    (:func:`forecast.inference.extrapolation.extrapolation_noise`).
-
-    Parameters
-    ----------
-    result : forecast.inference.fitting.Fit
-        A fitted law.
-    runs : Runs
-        Where to predict (their covariates; their metric is not read).
-    rng : numpy.random.Generator
-        Source of the predictive noise.
-
-    Returns
-    -------
-    (numpy.ndarray, numpy.ndarray)
-        The law's mean and a new run's metric, each of shape ``(draws, len(runs))``.
-    """
-    law = result.law
-    raw = {k: v[:, None] for k, v in result.raw().items()}
-    mean = predict(law, raw, **runs.covariates(law))
-    if law.metric == "positive":
-        sigma, nu = result.draws("sigma")[:, None], result.draws("nu")[:, None]
-        noise = sigma * rng.standard_t(np.broadcast_to(nu, mean.shape))
-        noise += extrapolation_noise(result.extrapolation, runs.flops, mean.shape, rng)
-        return mean, mean * np.exp(noise)
-    kappa = result.draws("kappa")[:, None]
-    m = np.clip(mean, 1e-3, 1 - 1e-3)
-    return mean, rng.beta(m * kappa, (1 - m) * kappa)
-
-
 def _per_run(test: Runs, mean: np.ndarray, pred: np.ndarray, base_point: np.ndarray,
              base_draws: np.ndarray) -> list[dict]:
     q = np.quantile(pred, [0.05, 0.95], axis=0)
@@ -233,10 +199,72 @@ def crossing_scores(result, runs: Runs, ks: Sequence[int], cutoff: float, *,
     return out
 
 
+def fit_and_score(fit_runs: Runs, test: Runs, law: Law, *, settings, priors, n_boot: int,
+                   seed: int, extrapolation: str, group: str | None, trials) -> tuple:
+    """Fit the model, the point fit and (for an accuracy) the direct law; draw for ``test``.
+
+    Returns the fit, the result's common part and the draws ``(mean, pred, base_draws,
+    base_point)`` (plus the direct law's draws and point, or None) for pooling.
+    """
+    from forecast.inference.fitting import fit
+
+    t0 = time.perf_counter()
+    result = fit(fit_runs, law, priors=priors, settings=settings, extrapolation=extrapolation,
+                 group=group, trials=trials)
+    t1 = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    mean, pred = model_draws(result, test, rng)
+    base = fit_baseline(fit_runs, law, n_boot=n_boot, seed=seed)
+    t2 = time.perf_counter()
+    base_point, base_draws = base.predict(test), base.draws(test)
+    base_noise = base.draws(test, rng=rng, noise=True)
+    direct = None
+    if law.metric == "unit":  # the direct law of downstream accuracy, scored beside the model
+        d = fit_direct(fit_runs)
+        direct = (d.draws(test, rng), d.point(test), {"a": d.a, "b": d.b, "s": d.s})
+    noise = [n for n in ("sigma", "nu", "kappa") if n in result.idata.posterior]
+    common = {
+        "law": law.name, "y": fit_runs.y_name, "source": fit_runs.source,
+        "n_fit": len(fit_runs), "n_test": len(test),
+        "params": {k: {q: p[q] for q in ("median", "q05", "q95")}
+                   for k, p in result.summary["params"].items()},
+        "noise": {n: float(np.median(result.draws(n))) for n in noise},
+        "extrapolation": result.extrapolation,
+        "baseline_params": base.raw,
+        "seconds": {"fit": t1 - t0, "baseline": t2 - t1},
+        "divergences": result.summary["divergences"],
+        "warnings": result.summary["warnings"],
+    }
+    if "groups" in result.summary:
+        common["groups"] = result.summary["groups"]
+    return result, common, (mean, pred, base_point, base_draws, base_noise, direct)
+
+
+def held_out_scores(test: Runs, draws: tuple, group: str | None) -> dict:
+    """Score one set of held-out runs from their draws (:func:`fit_and_score`'s third part).
+
+    Returns the ``model``, ``baseline``, ``baseline_noise`` (and ``direct``) scores and
+    ``runs``, one row per held-out run (with its group under ``group``).
+    """
+    mean, pred, base_point, base_draws, base_noise, direct = draws
+    out = {"model": score(pred, test.y, np.median(mean, axis=0)),
+           "baseline": score(base_draws, test.y, base_point),
+           "baseline_noise": score(base_noise, test.y, base_point),
+           "runs": _per_run(test, mean, pred, base_point, base_draws)}
+    if direct is not None:
+        out["direct"] = score(direct[0], test.y, direct[1])
+        out["direct_params"] = direct[2]
+    if group is not None:
+        for row, label in zip(out["runs"], test.labels(group), strict=True):
+            row["group"] = str(label)
+    return out
+
+
 def backtest(runs: Runs, law: Law | str, cutoff: float, *, settings=None,
              priors: dict | None = None,
              n_boot: int = 200, seed: int = 0, steps: Sequence[int] = (),
-             threshold: float = 0.5, extrapolation: str = "lfo") -> dict:
+             threshold: float = 0.5, extrapolation: str = "lfo", group: str | None = None,
+             trials: str | int | None = None) -> dict:
     """Fit the model and the baseline below ``cutoff`` and score both on the runs above it.
 
     Parameters
@@ -263,58 +291,34 @@ def backtest(runs: Runs, law: Law | str, cutoff: float, *, settings=None,
     extrapolation : {"lfo", "none"}
         Whether the fit estimates its extrapolation error (see
         :func:`forecast.inference.fitting.fit`).
+    group, trials
+        The fit's ``--group`` column and ``--trials`` (see :func:`forecast.inference.fitting.fit`);
+        a held-out run of a group absent below the cutoff is forecast as a new group's.
 
     Returns
     -------
     dict
         ``cutoff``, ``law``, ``n_fit``, ``n_test``, ``model`` and ``baseline`` scores (see
         :func:`score`), ``baseline_noise``, the fit's ``params`` (median, q05, q95), ``noise``
-        (median sigma and nu), ``baseline_params``, ``seconds`` (fit and baseline),
+        (median sigma and nu, or kappa), ``baseline_params``, ``seconds`` (fit and baseline),
         ``divergences`` and ``warnings``, and ``runs`` (per held-out run: observed, model median
-        and 90% interval, baseline); for a law of accuracy, ``direct`` (the scores of
-        :mod:`forecast.questions.direct`'s law) and ``direct_params``; with ``steps``,
-        ``crossing`` (see :func:`crossing_scores`).
+        and 90% interval, baseline, and with ``group`` its group); for a law of accuracy,
+        ``direct`` (the scores of :mod:`forecast.questions.direct`'s law) and
+        ``direct_params``; with ``group``, the fit's ``groups``; with ``steps``, ``crossing``
+        (see :func:`crossing_scores`).
 
     Raises
     ------
     InputError
         If the cutoff leaves too few runs to fit or none to test.
     """
-    from forecast.inference.fitting import fit
-
     law = get_law(law)
     fit_runs, test = split_runs(runs, cutoff, law)
     require_exact(runs, steps)
-    t0 = time.perf_counter()
-    result = fit(fit_runs, law, priors=priors, settings=settings, extrapolation=extrapolation)
-    t1 = time.perf_counter()
-    rng = np.random.default_rng(seed)
-    mean, pred = model_draws(result, test, rng)
-    base = fit_baseline(fit_runs, law, n_boot=n_boot, seed=seed)
-    t2 = time.perf_counter()
-    noise = [n for n in ("sigma", "nu") if n in result.idata.posterior]
-    base_point = base.predict(test)
-    base_draws = base.draws(test)
-    out = {
-        "cutoff": float(cutoff), "law": law.name, "y": runs.y_name, "source": runs.source,
-        "n_fit": len(fit_runs), "n_test": len(test),
-        "model": score(pred, test.y, np.median(mean, axis=0)),
-        "baseline": score(base_draws, test.y, base_point),
-        "baseline_noise": score(base.draws(test, rng=rng, noise=True), test.y, base_point),
-        "params": {k: {q: p[q] for q in ("median", "q05", "q95")}
-                   for k, p in result.summary["params"].items()},
-        "noise": {n: float(np.median(result.draws(n))) for n in noise},
-        "extrapolation": result.extrapolation,
-        "baseline_params": base.raw,
-        "seconds": {"fit": t1 - t0, "baseline": t2 - t1},
-        "divergences": result.summary["divergences"],
-        "warnings": result.summary["warnings"],
-        "runs": _per_run(test, mean, pred, base_point, base_draws),
-    }
-    if law.metric == "unit":  # the direct law of downstream accuracy, scored beside the model
-        direct = fit_direct(fit_runs)
-        out["direct"] = score(direct.draws(test, rng), test.y, direct.point(test))
-        out["direct_params"] = {"a": direct.a, "b": direct.b, "s": direct.s}
+    result, common, draws = fit_and_score(
+        fit_runs, test, law, settings=settings, priors=priors, n_boot=n_boot, seed=seed,
+        extrapolation=extrapolation, group=group, trials=trials)
+    out = {"cutoff": float(cutoff), **common, **held_out_scores(test, draws, group)}
     if steps:
         out["threshold"] = threshold
         out["crossing"] = crossing_scores(result, runs, steps, cutoff, threshold=threshold)

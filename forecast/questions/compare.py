@@ -29,7 +29,8 @@ from forecast.inference.extrapolation import (
     mixture_log_density,
 )
 from forecast.laws import get_law, predict
-from forecast.questions.backtest import model_draws, score, split_runs
+from forecast.questions.backtest import score, split_runs
+from forecast.questions.predictive import model_draws
 from forecast.runs import Runs
 
 __all__ = ["candidate_laws", "compare_laws", "lfo_cutoff", "log_predictive_density"]
@@ -56,13 +57,13 @@ def log_predictive_density(result, test: Runs, rng: np.random.Generator | None =
     from scipy.stats import t as student_t
 
     raw = {k: v[:, None] for k, v in result.raw().items()}
+    rng = rng or np.random.default_rng(0)
     with np.errstate(all="ignore"):
-        loc = np.log(predict(result.law, raw, **test.covariates(result.law)))
+        loc = np.log(predict(result.law, raw, **result.covariates(test, rng)))
     sigma, nu = result.draws("sigma")[:, None], result.draws("nu")[:, None]
     y = np.log(test.y)
     ext = result.extrapolation
     if ext["kappa_per_decade"] > 0:
-        rng = rng or np.random.default_rng(0)
         w = mixing_variances(nu, loc.shape, rng)
         d = decades_beyond(test.flops, ext["flops_max"])
         return mixture_log_density(y, loc, sigma, nu, d, ext["kappa_per_decade"], w)
@@ -73,7 +74,7 @@ def log_predictive_density(result, test: Runs, rng: np.random.Generator | None =
 
 def compare_laws(runs_by_law: dict[str, Runs], *, cutoff: float | None = None,
                  settings=None, seed: int = 0, extrapolation: str = "lfo",
-                 scheduler: str | None = None) -> dict:
+                 scheduler: str | None = None, group: str | None = None) -> dict:
     """Fit each law on all runs and below a cutoff; rank by PSIS-LOO and leave-future-out.
 
     Parameters
@@ -92,6 +93,8 @@ def compare_laws(runs_by_law: dict[str, Runs], *, cutoff: float | None = None,
     extrapolation : {"lfo", "none"}
         Whether each fit estimates its extrapolation error (see
         :func:`forecast.inference.fitting.fit`).
+    group : str, optional
+        A column of groups: every law is fitted with a compute offset per group (``--group``).
 
     Returns
     -------
@@ -119,7 +122,7 @@ def compare_laws(runs_by_law: dict[str, Runs], *, cutoff: float | None = None,
     splits = {law: split_runs(runs, cutoff, laws[law]) for law, runs in runs_by_law.items()}
     rng = np.random.default_rng(seed)
     jobs = [(runs, laws[law], splits[law][0]) for law, runs in runs_by_law.items()]
-    pairs = map_tasks(functools.partial(_fit_pair, settings, extrapolation), jobs,
+    pairs = map_tasks(functools.partial(_fit_pair, settings, extrapolation, group), jobs,
                       scheduler=scheduler)
     fits, rows = {}, {}
     for law, (fits[law], future) in zip(runs_by_law, pairs, strict=True):
@@ -155,10 +158,10 @@ def compare_laws(runs_by_law: dict[str, Runs], *, cutoff: float | None = None,
             "y": first.y_name, "source": first.source}
 
 
-def _fit_pair(settings, extrapolation: str, job: tuple):
+def _fit_pair(settings, extrapolation: str, group: str | None, job: tuple):
     """Fit one law on all runs and on those below the cutoff (one task of :func:`compare_laws`)."""
     from forecast.inference.fitting import fit
 
     runs, law, below = job
-    return (fit(runs, law, settings=settings, extrapolation=extrapolation),
-            fit(below, law, settings=settings, extrapolation=extrapolation))
+    return (fit(runs, law, settings=settings, extrapolation=extrapolation, group=group),
+            fit(below, law, settings=settings, extrapolation=extrapolation, group=group))

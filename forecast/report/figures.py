@@ -68,7 +68,7 @@ def fit_bands(fit, C: np.ndarray, *, seed: int = 0) -> dict[str, dict[str, np.nd
     """
     import pandas as pd
 
-    from forecast.questions.backtest import model_draws
+    from forecast.questions.predictive import model_draws
     from forecast.runs import Runs
 
     C = np.asarray(C, dtype=float)

@@ -218,7 +218,7 @@ def _predictive_check(fit, runs, seed: int) -> str:
     meant to describe. A law of params and tokens (never fitted to a frontier) scores ``runs``,
     whose compute is the table's own, not ``6 N D``.
     """
-    from forecast.questions.backtest import model_draws
+    from forecast.questions.predictive import model_draws
 
     if "C" in fit.law.covariates:
         runs = fit.fitted_runs()
