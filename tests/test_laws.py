@@ -55,6 +55,31 @@ def test_logistic_floor_midpoint_and_ceiling():
     np.testing.assert_allclose(y, [0.25, 0.625, 1.0], atol=1e-9)
 
 
+def test_cloglog_floor_midpoint_ceiling_and_its_skew():
+    raw = {"floor": 0.25, "s": 2.0, "C50": 1e21}
+    y = predict(LAWS["cloglog"], raw, C=np.array([1e10, 1e21, 1e32]))
+    np.testing.assert_allclose(y, [0.25, 0.625, 1.0], atol=1e-9)
+    # closed form: above the floor, 1 - 2^-(C/C50)^s; at C50 e^(1/s) it is 1 - 2^-e
+    y = predict(LAWS["cloglog"], {**raw, "floor": 0.0}, C=np.array([1e21 * np.e ** 0.5]))
+    np.testing.assert_allclose(y, 1 - 2.0 ** -np.e, rtol=1e-12)
+    # the same midpoint and slope as the logistic, but skewed: lower far below C50, higher above
+    low, high = np.array([1e19]), np.array([1e22])
+    for c, sign in ((low, -1), (high, 1)):
+        diff = predict(LAWS["cloglog"], raw, C=c) - predict(LAWS["logistic"], raw, C=c)
+        assert sign * diff[0] > 0
+
+
+def test_cloglog_crossing_inverts_the_law():
+    from forecast.laws.compose import cloglog_crossing
+
+    raw = {"floor": 0.1, "s": 1.3, "C50": 1e22}
+    levels = np.array([0.2, 0.55, 0.9, 0.999])
+    c = 10 ** cloglog_crossing(raw["floor"], raw["s"], raw["C50"], levels)
+    np.testing.assert_allclose(predict(LAWS["cloglog"], raw, C=c), levels, rtol=1e-10)
+    assert np.isneginf(cloglog_crossing(0.1, 1.3, 1e22, np.array([0.05])))[0]
+    assert np.isposinf(cloglog_crossing(0.1, 1.3, 1e22, np.array([1.0])))[0]
+
+
 @pytest.mark.parametrize("name", list(LAWS))
 def test_numpy_and_pytensor_agree(name):
     law = get_law(name)
@@ -66,7 +91,8 @@ def test_numpy_and_pytensor_agree(name):
     np.testing.assert_allclose(got, law.mean(np, X, theta), rtol=1e-12)
 
 
-@pytest.mark.parametrize("name", ["power", "pure", "chinchilla", "broken", "logistic"])
+@pytest.mark.parametrize("name", ["power", "pure", "chinchilla", "broken", "logistic",
+                                  "cloglog"])
 def test_to_raw_gives_the_same_curve_in_raw_units(name):
     law = get_law(name)
     refs = {"y": 2.7, "C": 3e19, "N": 4e8, "D": 9e9}

@@ -40,7 +40,7 @@ def compare_cmd(runs_csv, laws_text, y_col, group, cutoff, draws, tune, chains, 
         laws = candidate_laws(base.frame.columns)
     else:
         laws = [s.strip() for s in laws_text.split(",") if s.strip()]
-        bad = [s for s in laws if s not in LAW_NAMES or s == "logistic"]
+        bad = [s for s in laws if s not in LAW_NAMES or s in ("logistic", "cloglog")]
         if bad or not laws:
             raise InputError(f"--laws {laws_text!r}: use loss laws among power, pure, "
                              "chinchilla, broken, separated by commas")

@@ -35,8 +35,29 @@ def _print_emergence(result: dict, out: str | None) -> None:
     click.echo("width: median decades between P_k = 0.1 and 0.9 (the hard metric's 10-90% rise)")
     for note in result["notes"]:
         click.echo(f"note: {note}")
+    if result.get("groups"):
+        _print_groups(result["groups"], result["threshold"])
     if out:
         click.echo(f"wrote {out}/emergence.json")
+
+
+def _print_groups(groups: dict, threshold: float) -> None:
+    """Each family's crossing of the threshold, for each k: median [5%, 95%] log10 FLOPs."""
+    ks = [row["k"] for row in next(iter(groups["groups"].values()))]
+    click.echo(f"crossing of {threshold:g} by {groups['column']!r} (log10 FLOPs, 5% / median / "
+               "95%; offset: decades of compute gained over the median family):")
+    click.echo(f"{'':<22}{'offset':>7}" + "".join(f"{'k=' + str(k):>20}" for k in ks))
+
+    def cell(q):
+        text = "/".join("-" if q[n] is None else f"{q[n]:.1f}" for n in ("q05", "median", "q95"))
+        return f"{text:>20}"
+
+    order = sorted(groups["groups"], key=lambda g: -groups["offsets_decades"][g])
+    for name in order:
+        rows = groups["groups"][name]
+        off = groups["offsets_decades"][name]
+        click.echo(f"{name:<22}{off:>+7.2f}" + "".join(cell(r["log10_flops"]) for r in rows))
+    click.echo("'-': among never-crossing draws")
 
 
 @click.command("emergence", context_settings=CONTEXT)
@@ -88,8 +109,25 @@ def emergence_cmd(fit_dirs, steps_text, threshold, link, from_k, phi, allow_erro
 
     fits = [load_fit(d) for d in fit_dirs]
     steps = [step_success(f, link, from_k=from_k, seed=i) for i, f in enumerate(fits)]
-    result = emergence(steps, ks, threshold=threshold, budget=budget,
-                       composition=Composition(phi=phi, allow_errors=allow_errors))
+    kwargs = {"threshold": threshold, "budget": budget,
+              "composition": Composition(phi=phi, allow_errors=allow_errors)}
+    by_group = None
+    if any(f.group_column for f in fits):
+        if len(fits) > 1:
+            raise InputError("crossings per group need one --fit (a fit with --group); "
+                             "heterogeneous steps take fits without groups")
+        import numpy as np
+
+        from forecast.questions.group_emergence import NEW_GROUP, group_crossings, group_steps
+
+        by_group = group_steps(fits[0], steps[0], np.random.default_rng([0, 11]))
+        steps = [by_group[NEW_GROUP]]
+    result = emergence(steps, ks, **kwargs)
+    if by_group is not None:
+        result["groups"] = group_crossings(fits[0], by_group, ks, **kwargs)
+        result["notes"].insert(0, f"the crossings above are a new {fits[0].group_column!r} "
+                               "(its offset drawn from the fit's families); each family's "
+                               "are in the table below and in emergence.json's groups")
     result["fit_dirs"] = [str(d) for d in fit_dirs]
     # a forecast inherits its fits' caveats (once per folder)
     result["fit_warnings"] = {str(d): f.summary.get("warnings", [])

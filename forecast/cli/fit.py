@@ -39,7 +39,7 @@ def _print_fit_table(summary: dict, out: str) -> None:
                    f"[{fmt(tau['q05'])}, {fmt(tau['q95'])}]):")
         for name, g in sorted(groups["groups"].items(), key=lambda kv: -kv[1]["median"]):
             click.echo(f"  {name:<20}{g['median']:>+8.2f}  [{g['q05']:+.2f}, {g['q95']:+.2f}]"
-                       f"  ({g['n_runs']} runs)")
+                       f"  ({g['n_runs']} run{'s' * (g['n_runs'] != 1)})")
     click.echo("")
     click.echo(f"divergences: {summary['divergences']}")
     ext = summary.get("extrapolation") or {}
@@ -63,7 +63,8 @@ def _print_fit_table(summary: dict, out: str) -> None:
 @click.argument("runs_csv", metavar="RUNS.csv", type=click.Path(dir_okay=True))
 @law_option("Scaling law: power E + A C^-alpha; pure A C^-alpha; chinchilla "
             "E + A N^-alpha + B D^-beta; broken (one smooth break); logistic "
-            "(accuracy against log compute).")
+            "(accuracy against log compute, symmetric); cloglog (accuracy, 1 - 2^-(C/C50)^s: "
+            "leaves chance slowly, nears 1 fast; docs/groups.md).")
 @click.option("--y", "y_col", default="loss", show_default=True, metavar="COLUMN",
               help="Metric column to fit (e.g. step_loss, or an accuracy with --law logistic).")
 @click.option("--acc", default=None, metavar="COLUMN",
@@ -107,7 +108,8 @@ def fit_cmd(runs_csv, law, y_col, acc, group, trials, frontier, out, priors_path
     if frontier:
         if "C" not in law.covariates:
             raise InputError(f"--frontier needs a law of compute; '{law.name}' is a law of "
-                             "params and tokens (use --law power, pure, broken or logistic)")
+                             "params and tokens (use --law power, pure, broken, logistic or "
+                             "cloglog)")
         runs = runs.frontier(higher_is_better=law.metric == "unit")
         if len(runs) < law.n_params + 2:
             raise InputError(f"{runs_csv}: only {len(runs)} runs are on the compute frontier, "

@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-LAW_NAMES = ["power", "pure", "chinchilla", "broken", "logistic"]
+LAW_NAMES = ["power", "pure", "chinchilla", "broken", "logistic", "cloglog"]
 LINK_NAMES = ["exp", "weibull", "logistic"]
 
 __all__ = ["CONTEXT", "LAW_NAMES", "LINK_NAMES", "fmt", "group_option", "law_option",

@@ -143,7 +143,8 @@ def uncalibrated(runs: Runs, reason: str) -> dict:
             "reason": reason}
 
 
-def calibrate(runs: Runs, law: Law, build: Callable, seed: int) -> dict:
+def calibrate(runs: Runs, law: Law, build: Callable, seed: int, group: str | None = None
+              ) -> dict:
     """Estimate the extrapolation error ``kappa`` of a law on ``runs`` by leave-future-out.
 
     Parameters
@@ -156,6 +157,9 @@ def calibrate(runs: Runs, law: Law, build: Callable, seed: int) -> dict:
         ``build(runs) -> (pymc.Model, ModelData)``: the same model as the main fit, on other runs.
     seed : int
         Seed of the Laplace draws and of the mixture.
+    group : str, optional
+        The fit's ``--group`` column: each held-out run's compute is shifted by its group's
+        offset in the inner refit (a draw from the population for a group it lacks).
 
     Returns
     -------
@@ -180,14 +184,20 @@ def calibrate(runs: Runs, law: Law, build: Callable, seed: int) -> dict:
     post = laplace_draws(model, DRAWS, seed)
     theta = {k.removesuffix("_scaled"): np.asarray(v) for k, v in post.items()}
     raw = {k: v[:, None] for k, v in to_raw(law, theta, data.refs).items()}
+    rng = np.random.default_rng([seed, 1])
+    cov = held.covariates(law)
+    if group is not None:
+        from forecast.inference.groups import offset_draws
+
+        cov["C"] = cov["C"] * np.exp(offset_draws(theta["offset"], list(data.group_names),
+                                                  theta["tau_group"], held.labels(group), rng))
     with np.errstate(all="ignore"):
-        loc = np.log(predict(law, raw, **held.covariates(law)))
+        loc = np.log(predict(law, raw, **cov))
     sigma, nu = theta["sigma"][:, None], theta["nu"][:, None]
     ok = np.all(np.isfinite(loc), axis=1) & np.isfinite(sigma[:, 0]) & np.isfinite(nu[:, 0])
     if ok.sum() < DRAWS // 2:
         return uncalibrated(runs, "the inner refit failed (non-finite predictions)")
     d = decades_beyond(held.flops, float(np.max(inner.flops)))
-    rng = np.random.default_rng([seed, 1])
     kappa = estimate_kappa(np.log(held.y), loc[ok], sigma[ok], nu[ok], d, rng)
     return {"method": "lfo", "kappa_per_decade": kappa, "flops_max": float(np.max(runs.flops)),
             "inner_cutoff": float(cut),

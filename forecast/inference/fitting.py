@@ -284,7 +284,7 @@ def fit(runs: Runs, law: Law | str = "power", *, priors: dict | None = None,
                if uses_reference(spec, resolved) else None)
     with interrupt_cleanly():
         idata = sample(model, settings, prior_model=natural)
-        ext = (calibrate(runs, spec, lambda some: build(some)[:2], settings.seed)
+        ext = (calibrate(runs, spec, lambda some: build(some)[:2], settings.seed, group)
                if extrapolation == "lfo" else uncalibrated(runs, "--extrapolation none"))
     _add_raw(idata.posterior, spec, data.refs)
     _add_raw(idata.prior, spec, data.refs)

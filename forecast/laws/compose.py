@@ -30,6 +30,7 @@ __all__ = [
     "beta_moment",
     "bisect",
     "chain",
+    "cloglog_crossing",
     "gumbel_shift_decades",
     "gumbel_width_decades",
     "heterogeneous",
@@ -204,6 +205,17 @@ def logistic_crossing(floor: np.ndarray, s: np.ndarray, C50: np.ndarray,
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.log10(C50) + special.logit(np.clip(u, 0.0, 1.0)) / (s * math.log(10.0))
     return out
+
+
+def cloglog_crossing(floor: np.ndarray, s: np.ndarray, C50: np.ndarray,
+                     level: np.ndarray) -> np.ndarray:
+    """``log10`` of the compute at which ``floor + (1 - floor) (1 - 2^-(C/C50)^s)`` = level.
+
+    ``-inf`` where ``level <= floor``, ``+inf`` where ``level >= 1``.
+    """
+    u = np.clip((np.asarray(level, dtype=float) - floor) / (1.0 - floor), 0.0, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log10(C50) + np.log10(-np.log2(1.0 - u)) / s
 
 
 def root_crossing(success: Callable[[np.ndarray], np.ndarray], level: float | np.ndarray, *,

@@ -52,6 +52,8 @@ _MEANS: dict[str, dict[str, dict]] = {
         "log_x50": {"dist": "Normal", "mu": 0.0, "sigma": 5.0},
     },
 }
+# the skewed accuracy law has the same parameters, with the same meaning (C50: the midpoint)
+_MEANS["cloglog"] = dict(_MEANS["logistic"])
 
 
 # precision of the Beta likelihood of accuracy: median 50 (sd of 0.07 at acc = 0.5)
@@ -60,6 +62,6 @@ KAPPA = {"dist": "LogNormal", "mu": math.log(50.0), "sigma": 1.0}
 # per law: the mean's priors, then the noise's (Student-t in log space for a loss, Beta for an
 # accuracy)
 DEFAULTS: dict[str, dict[str, dict]] = {
-    name: {**mean, **({"kappa": KAPPA} if name == "logistic" else _SHARED)}
+    name: {**mean, **({"kappa": KAPPA} if name in ("logistic", "cloglog") else _SHARED)}
     for name, mean in _MEANS.items()
 }

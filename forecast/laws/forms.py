@@ -13,6 +13,7 @@ Laws of accuracy (``logistic``) live here too: a chance floor plus a sigmoid in 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -52,6 +53,14 @@ def _logistic(xp, X, t):
     # accuracy against log compute: floor + (1 - floor) * sigmoid(s * (log x - log x50))
     z = t["s"] * (xp.log(X["C"]) - t["log_x50"])
     return t["floor"] + (1.0 - t["floor"]) / (1.0 + xp.exp(-z))
+
+
+def _cloglog(xp, X, t):
+    # accuracy against log compute, skewed: floor + (1 - floor) (1 - 2^-(C/C50)^s), the
+    # complementary log-log (a Weibull CDF in compute); C50 stays the midpoint. It leaves
+    # chance more slowly than the logistic and nears 1 faster
+    z = t["s"] * (xp.log(X["C"]) - t["log_x50"])
+    return t["floor"] + (1.0 - t["floor"]) * -xp.expm1(-math.log(2.0) * xp.exp(z))
 
 
 @dataclass(frozen=True)
@@ -117,6 +126,8 @@ LAWS: dict[str, Law] = {
         Law("logistic", ("floor", "s", "C50"), ("C",), _logistic, "unit", (),
             "acc(C) = floor + (1 - floor) / (1 + (C/C50)^-s)", (), False,
             DEFAULTS["logistic"]),
+        Law("cloglog", ("floor", "s", "C50"), ("C",), _cloglog, "unit", (),
+            "acc(C) = floor + (1 - floor) (1 - 2^-(C/C50)^s)", (), False, DEFAULTS["cloglog"]),
     )
 }
 

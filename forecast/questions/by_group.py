@@ -89,10 +89,17 @@ def _reorder(runs: Runs, order: np.ndarray) -> Runs:
 
 
 def _pool(parts: tuple):
-    """Join one kind of draws of every fold along the runs (the last axis)."""
+    """Join one kind of draws of every fold along the runs (the last axis).
+
+    Folds whose fit drew more draws (a second sampling pass) are thinned evenly to the fewest.
+    """
     if isinstance(parts[0], tuple):  # the direct law's (draws, point, params)
         return (_pool([p[0] for p in parts]), _pool([p[1] for p in parts]), None)
-    return np.concatenate([np.asarray(p) for p in parts], axis=-1)
+    parts = [np.asarray(p) for p in parts]
+    if parts[0].ndim == 2:  # draws by runs: a fold that sampled again holds more draws
+        m = min(p.shape[0] for p in parts)
+        parts = [p[np.linspace(0, p.shape[0] - 1, m).round().astype(int)] for p in parts]
+    return np.concatenate(parts, axis=-1)
 
 
 def _fold(runs: Runs, law: Law, group: str, kwargs: dict, held: str) -> dict:

@@ -24,6 +24,7 @@ from forecast.inference.extrapolation import decades_beyond
 from forecast.laws import predict
 from forecast.laws.compose import (
     Composition,
+    cloglog_crossing,
     logistic_crossing,
     power_crossing,
     quantiles,
@@ -63,6 +64,10 @@ class StepSuccess:
         ``flops_max``
         each draw's loss curve is multiplied by ``exp(kappa log10(C / flops_max) z)``, with
         one ``z ~ N(0, 1)`` per draw (``(n_draws, 1)``): an uncertain curve, not run noise.
+    shift : numpy.ndarray or None
+        A group's compute offset in decades per draw (``(n_draws, 1)``, a fit with
+        ``--group``): the group's success at ``C`` is the law's at ``C 10^shift``, so its
+        crossings are the law's minus ``shift``.
     """
 
     law: object
@@ -76,6 +81,7 @@ class StepSuccess:
     kappa: float = 0.0
     flops_max: float = float("inf")
     z: np.ndarray | None = None
+    shift: np.ndarray | None = None
 
     @property
     def n_draws(self) -> int:
@@ -86,11 +92,12 @@ class StepSuccess:
         """Keep the first ``n`` draws (to pair fits of different lengths draw by draw)."""
         return StepSuccess(self.law, self.link, {k: v[:n] for k, v in self.raw.items()},
                            self.from_k, self.source, self.y_name, self.flops_range, self.notes,
-                           self.kappa, self.flops_max, None if self.z is None else self.z[:n])
+                           self.kappa, self.flops_max, None if self.z is None else self.z[:n],
+                           None if self.shift is None else self.shift[:n])
 
     def p(self, log10_c: np.ndarray) -> np.ndarray:
         """Per-step success at ``log10`` compute: shape ``(n_draws, m)`` for ``(1, m)`` input."""
-        C = np.power(10.0, log10_c)
+        C = np.power(10.0, log10_c if self.shift is None else log10_c + self.shift)
         value = predict(self.law, self.raw, C=C)
         if self.kappa > 0 and self.link.metric == "positive":
             value = value * np.exp(self.kappa * self.z * decades_beyond(C, self.flops_max))
@@ -99,7 +106,7 @@ class StepSuccess:
     @property
     def closed_form(self) -> bool:
         """Whether crossings have a closed form (power/pure/logistic law, kappa 0)."""
-        return self.law.name in ("power", "pure", "logistic") and self.kappa == 0
+        return self.law.name in ("power", "pure", "logistic", "cloglog") and self.kappa == 0
 
     def crossing(self, p_level: float | np.ndarray, *, method: str = "auto") -> np.ndarray:
         """``log10 C*`` per draw: the least compute with ``p(C) >= p_level``.
@@ -112,10 +119,13 @@ class StepSuccess:
         r, level = self.raw, np.atleast_1d(np.asarray(p_level, dtype=float))
         value = self.link.inverse(level, r, self.from_k)  # the law's value at that success
         if self.link.metric == "unit":
-            out = logistic_crossing(r["floor"], r["s"], r["C50"], value)
+            crossing = cloglog_crossing if self.law.name == "cloglog" else logistic_crossing
+            out = crossing(r["floor"], r["s"], r["C50"], value)
         else:
             out = power_crossing(r.get("E", 0.0), r["A"], r["alpha"], value)
         out = np.broadcast_to(out, (self.n_draws, level.size))
+        if self.shift is not None:
+            out = out - self.shift
         return out[:, 0] if np.ndim(p_level) == 0 else out
 
 
