@@ -264,7 +264,7 @@ def test_a_groups_crossing_is_the_laws_minus_its_offset_closed_form_and_by_root(
     assert np.allclose(group.p(x), base.p(x + shift))
 
 
-def test_emergence_cli_writes_crossings_per_family_and_for_a_new_one(tmp_path, families_csv):
+def test_emergence_and_report_cli_show_each_family_and_a_new_one(tmp_path, families_csv):
     out = tmp_path / "fit"
     runner = CliRunner()
     fitted = runner.invoke(main, ["fit", str(families_csv), "--law", "logistic", "--y", "value",
@@ -289,3 +289,8 @@ def test_emergence_cli_writes_crossings_per_family_and_for_a_new_one(tmp_path, f
     assert new_width == pytest.approx(width(groups["groups"][groups["new_group"]]), rel=0.05)
     assert all(new_width > width(groups["groups"][n]) for n in known)
     assert "fam00" in result.output and "new 'family'" in result.output
+    # the report draws the offsets and each family's curve (the grid is a new family's)
+    report = runner.invoke(main, ["report", str(out)])
+    assert report.exit_code == 0, report.output
+    assert (out / "figures" / "groups.png").stat().st_size > 10_000
+    assert "Families (family)" in (out / "report.html").read_text()

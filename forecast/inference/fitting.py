@@ -82,7 +82,13 @@ class Fit:
         return str(self.idata.attrs.get("trials", ""))
 
     def trial_counts(self, runs: Runs) -> np.ndarray:
-        """Items behind each accuracy of ``runs``, as the fit's ``--trials`` says."""
+        """Items behind each accuracy of ``runs``, as the fit's ``--trials`` says.
+
+        Runs without the ``--trials`` column (a grid of compute) take the fitted runs' median.
+        """
+        if not self.trials.isdigit() and self.trials not in runs.frame.columns:
+            counts = np.asarray(self.idata.constant_data["trials"], dtype=float)
+            return np.full(runs.flops.size, float(np.round(np.median(counts))))
         return trial_counts(runs, self.trials)
 
     def covariates(self, runs: Runs, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -90,11 +96,15 @@ class Fit:
 
         Without ``--group`` these are ``runs.covariates(law)``; with it, ``C`` has shape
         ``(draws, len(runs))``: ``C exp(offset)`` (:meth:`offsets`, which draws from ``rng``
-        for groups the fit has not seen).
+        for groups the fit has not seen). Runs without the group column (a grid of compute)
+        are forecast as the runs of one new group.
         """
         cov = runs.covariates(self.law)
         if self.group_column is not None:
-            cov["C"] = cov["C"] * np.exp(self.offsets(runs.labels(self.group_column), rng))
+            col = self.group_column
+            labels = (runs.labels(col) if col in runs.frame.columns
+                      else np.full(runs.flops.size, "(no group)"))  # a grid: one new group
+            cov["C"] = cov["C"] * np.exp(self.offsets(labels, rng))
         return cov
 
     def offsets(self, labels, rng: np.random.Generator) -> np.ndarray:

@@ -34,7 +34,7 @@ def trial_counts(runs: Runs, trials: str | int) -> np.ndarray:
     """Items behind each accuracy: a whole number for all runs, or a column of them."""
     text = str(trials).strip()
     if text.isdigit():
-        values = np.full(len(runs), float(text))
+        values = np.full(runs.flops.size, float(text))
     else:
         values = runs.column(text, what="for --trials")
     bad = (values < 1) | (values != np.round(values))

@@ -141,6 +141,14 @@ def _figures(fit, runs, extras: dict, budget: float | None, seed: int, dpi: int)
          "Ranks of each chain's draws among all draws: flat bars near the dashed line mean "
          "the chains sampled the same distribution."),
     ]
+    if fit.group_column is not None and "groups" in fit.summary:
+        from forecast.report.group_figures import groups_figure
+
+        specs.append(("groups", f"Families ({fit.group_column})", groups_figure(fit, runs),
+                      "Left: each group's compute offset in decades (10^offset times its "
+                      "compute is what the shared law sees), median with 50% and 90% intervals, "
+                      "partially pooled; in brackets its runs. Right: the law's posterior "
+                      "median at each group's offset, with that group's runs."))
     if extras.get("emergence"):
         em = extras["emergence"]
         specs.append(("emergence", "Emergence", FF.emergence_figure(em),
@@ -309,6 +317,8 @@ def render_html(fit, runs, figures: list[Figure], extras: dict, *, note: str = "
             "parameters, D in tokens); sigma and nu are the scale and degrees of freedom of the "
             "Student-t noise on log(metric).</p>"]
     out += [_figure_html(by_name[n]) for n in ("marginals", "pairs", "ranks")]
+    if "groups" in by_name:
+        out += ["<h2>Families</h2>", _figure_html(by_name["groups"])]
     if summary.get("allocation"):
         out += ["<h2>Compute-optimal allocation</h2>",
                 "<p>Minimising the law's loss at a fixed compute C = 6 N D (Hoffmann et al. "
