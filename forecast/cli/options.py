@@ -57,7 +57,8 @@ def trials_option(command):
         "--trials", default=None, metavar="N|COLUMN",
         help="Items of the test behind each accuracy (a number, or a column): the likelihood "
              "becomes binomial with a logit random effect per run, so accuracies of 0 and 1 "
-             "are data and a small test counts for less. --law logistic only; the chance "
+             "are data and a small test counts for less. Accuracy laws (logistic, cloglog) "
+             "only; the chance "
              "floor must be fixed (its default, 0; set it in --priors).")(command)
 
 
