@@ -102,13 +102,14 @@ class Runs:
         table = {"C": self.flops, "N": self.params, "D": self.tokens}
         return {k: np.asarray(table[k], dtype=float) for k in law.covariates}
 
-    def subset(self, mask: np.ndarray) -> Runs:
-        """Return the runs where ``mask`` is true (e.g. those below a compute cutoff)."""
-        mask = np.asarray(mask, dtype=bool)
-        pick = None if self.params is None else self.params[mask]
-        tok = None if self.tokens is None else self.tokens[mask]
-        return Runs(self.source, self.frame[mask].reset_index(drop=True), self.y_name,
-                    self.flops[mask], self.y[mask], pick, tok, self.sha256, list(self.warnings))
+    def subset(self, rows: np.ndarray) -> Runs:
+        """Return the runs where a boolean mask is true, or at integer positions, in that order."""
+        rows = np.asarray(rows)
+        rows = np.flatnonzero(rows) if rows.dtype == bool else rows.astype(np.int64)
+        pick = None if self.params is None else self.params[rows]
+        tok = None if self.tokens is None else self.tokens[rows]
+        return Runs(self.source, self.frame.iloc[rows].reset_index(drop=True), self.y_name,
+                    self.flops[rows], self.y[rows], pick, tok, self.sha256, list(self.warnings))
 
     def frontier(self, higher_is_better: bool = False) -> Runs:
         """Return the compute frontier: the runs that beat every run of no more compute.

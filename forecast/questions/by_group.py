@@ -70,7 +70,7 @@ def leave_group_out(runs: Runs, law: Law | str, group: str, *, scheduler: str | 
     folds = map_tasks(functools.partial(_fold, runs, law, group, kwargs), names,
                       scheduler=scheduler)
     order = np.concatenate([np.flatnonzero(labels == g) for g in names])
-    test = _reorder(runs, order)
+    test = runs.subset(order)
     pooled = tuple(None if parts[0] is None else _pool(parts)
                    for parts in zip(*[f["draws"] for f in folds], strict=True))
     out = {"scheme": "leave-group-out", "group": group, "law": law.name, "y": runs.y_name,
@@ -78,14 +78,6 @@ def leave_group_out(runs: Runs, law: Law | str, group: str, *, scheduler: str | 
            "folds": [f["fold"] for f in folds]}
     out.pop("direct_params", None)
     return out
-
-
-def _reorder(runs: Runs, order: np.ndarray) -> Runs:
-    """Return the runs in the given order (rows as indexed by ``order``)."""
-    pick = None if runs.params is None else runs.params[order]
-    tok = None if runs.tokens is None else runs.tokens[order]
-    return Runs(runs.source, runs.frame.iloc[order].reset_index(drop=True), runs.y_name,
-                runs.flops[order], runs.y[order], pick, tok, runs.sha256, list(runs.warnings))
 
 
 def _pool(parts: tuple):
