@@ -1,0 +1,184 @@
+"""A fitted law: :class:`Fit` (the posterior and its summary) and :func:`load_fit`.
+
+:func:`forecast.inference.fitting.fit` makes a :class:`Fit`; :meth:`Fit.save` writes ``fit.nc``
+and ``summary.json`` atomically and :func:`load_fit` reads them back and checks them. A fit also
+answers for new runs what the fitted model says of them: their covariates (compute shifted by a
+group's offset) and their mean (times a training run's own level, for ``--run``).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from forecast.errors import InputError
+from forecast.inference.groups import offset_draws, trial_counts
+from forecast.laws import LAWS, Law
+from forecast.outputs import atomic_write, write_json
+from forecast.runs import Runs
+
+__all__ = ["Fit", "load_fit"]
+
+@dataclass
+class Fit:
+    """A fitted law: the posterior (ArviZ ``InferenceData``) and its summary.
+
+    The posterior group holds the sampled, scale-free parameters (``E_scaled``, ``alpha`` ...)
+    and the same law in raw units (``E``, ``A``, ``alpha`` ...: C in FLOPs, N in parameters,
+    D in tokens), which is what every downstream computation uses.
+    """
+
+    idata: object
+    law: Law
+    refs: dict[str, float]
+    priors: dict[str, dict]
+    y_name: str
+    summary: dict = field(default_factory=dict)
+
+    def draws(self, name: str) -> np.ndarray:
+        """Posterior draws of a parameter, chains stacked, as a 1-D array."""
+        return np.asarray(self.idata.posterior[name]).reshape(-1)
+
+    def raw(self) -> dict[str, np.ndarray]:
+        """All raw-unit parameters of the law, as flat arrays of draws."""
+        return {k: self.draws(k) for k in self.law.params}
+
+    @property
+    def group_column(self) -> str | None:
+        """The column of the runs that named each run's group (``--group``), or None."""
+        return self.idata.attrs.get("group") or None
+
+    @property
+    def group_names(self) -> list[str]:
+        """The groups the fit saw (empty without ``--group``)."""
+        if self.group_column is None:
+            return []
+        return [str(g) for g in np.asarray(self.idata.posterior["offset"].coords["group"])]
+
+    @property
+    def trials(self) -> str:
+        """``--trials`` of the fit: a number of items, a column of them, or ``""``."""
+        return str(self.idata.attrs.get("trials", ""))
+
+    def trial_counts(self, runs: Runs) -> np.ndarray:
+        """Items behind each accuracy of ``runs``, as the fit's ``--trials`` says.
+
+        Runs without the ``--trials`` column (a grid of compute) take the fitted runs' median.
+        """
+        if not self.trials.isdigit() and self.trials not in runs.frame.columns:
+            counts = np.asarray(self.idata.constant_data["trials"], dtype=float)
+            return np.full(runs.flops.size, float(np.round(np.median(counts))))
+        return trial_counts(runs, self.trials)
+
+    def covariates(self, runs: Runs, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """Return the law's covariates at ``runs``, compute shifted by each run's group offset.
+
+        Without ``--group`` these are ``runs.covariates(law)``; with it, ``C`` has shape
+        ``(draws, len(runs))``: ``C exp(offset)`` (:meth:`offsets`, which draws from ``rng``
+        for groups the fit has not seen). Runs without the group column (a grid of compute)
+        are forecast as the runs of one new group.
+        """
+        cov = runs.covariates(self.law)
+        if self.group_column is not None:
+            col = self.group_column
+            labels = (runs.labels(col) if col in runs.frame.columns
+                      else np.full(runs.flops.size, "(no group)"))  # a grid: one new group
+            cov["C"] = cov["C"] * np.exp(self.offsets(labels, rng))
+        return cov
+
+    def offsets(self, labels, rng: np.random.Generator) -> np.ndarray:
+        """Draws of the compute offset (natural log) of runs of groups ``labels``.
+
+        See :func:`forecast.inference.groups.offset_draws` (a group the fit has not seen draws
+        from the population of offsets, from ``rng``); zeros without ``--group``. Shape
+        ``(draws, len(labels))``.
+        """
+        n = self.draws(self.law.params[-1]).size
+        if self.group_column is None:
+            return np.zeros((n, len(labels)))
+        post = np.asarray(self.idata.posterior["offset"]).reshape(n, -1)
+        return offset_draws(post, self.group_names, self.draws("tau_group"), labels, rng)
+
+    @property
+    def extrapolation(self) -> dict:
+        """Extrapolation error of :mod:`forecast.inference.extrapolation` (0 without it)."""
+        text = self.idata.attrs.get("extrapolation")
+        if text:
+            return json.loads(text)
+        return {"method": "none", "kappa_per_decade": 0.0, "flops_max": float("inf"),
+                "reason": "fitted by a version without extrapolation error"}
+
+    def fitted_runs(self) -> Runs:
+        """Return the runs the fit saw, rebuilt from its data (after ``--frontier``, say).
+
+        Compute is taken as ``6 N D`` for a law of params and tokens.
+        """
+        import pandas as pd
+
+        data = self.idata.constant_data
+        cov = {k: np.asarray(data[f"x_{k}"], dtype=float) * self.refs[k]
+               for k in self.law.covariates}
+        obs = np.asarray(self.idata.observed_data["obs"], dtype=float)
+        y = obs if self.law.metric == "unit" else np.exp(obs) * self.refs["y"]
+        flops = cov["C"] if "C" in cov else 6.0 * cov["N"] * cov["D"]
+        if "accuracy" in data:  # --trials: the likelihood sees the empirical logit
+            y = np.asarray(data["accuracy"], dtype=float)
+        frame = pd.DataFrame({"flops": flops, self.y_name: y})
+        if self.group_column is not None:
+            names = np.array(self.group_names, dtype=object)
+            frame[self.group_column] = names[np.asarray(data["group_index"], dtype=int)]
+        return Runs(str(self.idata.attrs.get("source", "")), frame, self.y_name, flops, y,
+                    cov.get("N"), cov.get("D"))
+
+    def save(self, out: str | Path) -> Path:
+        """Write ``fit.nc`` and ``summary.json`` in ``out`` atomically; return ``out``."""
+        out = Path(out)
+        atomic_write(out / "fit.nc", lambda tmp: self.idata.to_netcdf(tmp, engine="h5netcdf"))
+        write_json(out / "summary.json", self.summary)
+        return out
+
+
+_REQUIRED_ATTRS = ("law", "y", "refs", "priors", "sampler", "forecast_version")
+
+
+def load_fit(path: str | Path) -> Fit:
+    """Load a fit written by :meth:`Fit.save` (the folder, or its ``fit.nc``).
+
+    Raises
+    ------
+    InputError
+        If the folder or file is missing, corrupt, or not a ``forecast`` fit.
+    """
+    import arviz as az
+
+    path = Path(path)
+    nc = path / "fit.nc" if path.is_dir() or path.suffix != ".nc" else path
+    if not nc.exists():
+        raise InputError(f"{nc}: no fit found; run `forecast fit RUNS.csv --out {nc.parent}` first")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            idata = az.from_netcdf(nc)
+    except Exception as exc:  # noqa: BLE001 - any reader failure means a corrupt file
+        raise InputError(f"{nc}: cannot be read as a fit ({type(exc).__name__}); "
+                         "re-run `forecast fit`") from None
+    attrs = dict(idata.attrs)
+    missing = [k for k in _REQUIRED_ATTRS if k not in attrs]
+    if missing or "posterior" not in idata.groups():
+        raise InputError(f"{nc}: not a forecast fit (missing {', '.join(missing) or 'posterior'});"
+                         " re-run `forecast fit`")
+    spec = LAWS.get(attrs["law"])
+    if spec is None:
+        raise InputError(f"{nc}: fit of unknown law '{attrs['law']}'; re-run `forecast fit`")
+    absent = [p for p in spec.params if p not in idata.posterior]
+    if absent:
+        raise InputError(f"{nc}: posterior lacks {', '.join(absent)} for law '{spec.name}'; "
+                         "the file is damaged or from another law, re-run `forecast fit`")
+    summary_path = nc.parent / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    return Fit(idata, spec, json.loads(attrs["refs"]), json.loads(attrs["priors"]), attrs["y"],
+               summary)
