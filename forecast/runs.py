@@ -111,6 +111,27 @@ class Runs:
         return Runs(self.source, self.frame.iloc[rows].reset_index(drop=True), self.y_name,
                     self.flops[rows], self.y[rows], pick, tok, self.sha256, list(self.warnings))
 
+    def drop_first(self, run: str, fraction: float) -> Runs:
+        """Return the runs without each training run's first ``fraction`` of its compute.
+
+        A table of checkpoints has many rows per training run (named by column ``run``); a
+        checkpoint is dropped when its compute is below ``fraction`` times the largest of its
+        run (for one model size, compute grows with steps, so this is the run's first
+        ``fraction`` of training). Choshen et al. (2024) find that fitting checkpoints helps
+        once about the first 10% are dropped: early in training the loss is far from any law.
+
+        Raises
+        ------
+        InputError
+            If ``fraction`` is not in [0, 1) or the column is missing or has an empty cell.
+        """
+        if not 0.0 <= fraction < 1.0:
+            raise InputError(f"--drop-first {fraction:g}: must be a fraction in [0, 1), e.g. "
+                             "0.1 (drop each run's first 10%)")
+        labels = self.labels(run, what="for --run")
+        top = {r: self.flops[labels == r].max() for r in set(labels)}
+        return self.subset(self.flops >= fraction * np.array([top[r] for r in labels]))
+
     def frontier(self, higher_is_better: bool = False) -> Runs:
         """Return the compute frontier: the runs that beat every run of no more compute.
 

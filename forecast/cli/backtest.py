@@ -8,10 +8,12 @@ import click
 
 from forecast.cli.options import (
     CONTEXT,
+    checkpoint_rows,
     fmt,
     group_option,
     law_option,
     parse_steps,
+    run_options,
     sampler_options,
     trials_option,
     warn,
@@ -81,6 +83,7 @@ def _print_backtest(result: dict) -> None:
               help="Metric column to forecast.")
 @group_option
 @trials_option
+@run_options
 @click.option("--boot", type=click.IntRange(min=10), default=200, show_default=True,
               help="Bootstrap resamples of the point-fit baseline.")
 @sampler_options
@@ -92,7 +95,8 @@ def _print_backtest(result: dict) -> None:
               help="Success level of the crossing backtest.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print JSON (a list of results with --cutoffs) instead of a table.")
-def backtest_cmd(runs_csv, cutoff, cutoffs, by_group, law, y_col, group, trials, boot, draws,
+def backtest_cmd(runs_csv, cutoff, cutoffs, by_group, law, y_col, group, trials, run,
+                 drop_first, boot, draws,
                  tune, chains, seed, extrapolation, scheduler, steps_text, threshold, as_json):
     """Backtest a law on RUNS.csv: fit below a compute cutoff, score the forecast above it.
 
@@ -112,6 +116,10 @@ def backtest_cmd(runs_csv, cutoff, cutoffs, by_group, law, y_col, group, trials,
     if steps and not 0 < threshold < 1:
         raise InputError(f"--threshold {threshold}: must lie strictly between 0 and 1")
     runs = read_runs(runs_csv, y=y_col, law=law)
+    if run is not None and law.metric != "positive":
+        raise InputError(f"--run applies to a loss (a law of a positive metric), not law "
+                         f"'{law.name}'")
+    runs = checkpoint_rows(runs, run, drop_first)
     if group is not None:
         runs.labels(group, what="for --group")
     for c in levels:
@@ -124,7 +132,7 @@ def backtest_cmd(runs_csv, cutoff, cutoffs, by_group, law, y_col, group, trials,
 
     settings = SamplerSettings(draws=draws, tune=tune, chains=chains, seed=seed)
     common = {"settings": settings, "n_boot": boot, "seed": seed, "extrapolation": extrapolation,
-              "trials": trials}
+              "trials": trials, "run": run}
     if by_group:
         from forecast.questions.by_group import leave_group_out
 

@@ -9,9 +9,11 @@ import click
 
 from forecast.cli.options import (
     CONTEXT,
+    checkpoint_rows,
     fmt,
     group_option,
     law_option,
+    run_options,
     sampler_options,
     trials_option,
     warn,
@@ -25,6 +27,10 @@ def _print_fit_table(summary: dict, out: str) -> None:
     if summary.get("frontier"):
         click.echo(f"(the compute frontier: {summary['frontier']['runs']} of "
                    f"{summary['frontier']['of']} runs)")
+    cp = summary.get("checkpoints")
+    if cp:
+        click.echo(f"(checkpoints of {cp['training_runs']} training runs by {cp['run']!r}, "
+                   "each with its own level in log loss, spread sigma_run)")
     click.echo("")
     click.echo(f"{'param':<8}{'median':>12}{'5%':>12}{'95%':>12}{'r_hat':>8}{'ess_bulk':>10}")
     for name, p in summary["params"].items():
@@ -73,6 +79,7 @@ def _print_fit_table(summary: dict, out: str) -> None:
                    "weibull`).")
 @group_option
 @trials_option
+@run_options
 @click.option("--frontier", is_flag=True,
               help="Fit only the compute frontier: the runs whose metric beats every run of no "
                    "more compute (the envelope of learning curves, Hoffmann et al.'s approach "
@@ -90,8 +97,9 @@ def _print_fit_table(summary: dict, out: str) -> None:
                    "low ESS, a posterior piled against a prior bound); outputs are still written.")
 @click.option("--report", "with_report", is_flag=True,
               help="Also write OUT/report.html and OUT/figures/ (as `forecast report OUT`).")
-def fit_cmd(runs_csv, law, y_col, acc, group, trials, frontier, out, priors_path, draws, tune,
-            chains, seed, extrapolation, budget, as_json, strict, with_report):
+def fit_cmd(runs_csv, law, y_col, acc, group, trials, run, drop_first, frontier, out,
+            priors_path, draws, tune, chains, seed, extrapolation, budget, as_json, strict,
+            with_report):
     """Fit a scaling law to RUNS.csv and write OUT/fit.nc and OUT/summary.json.
 
     Besides the sampler's diagnostics, it warns when the law should not be trusted beyond the
@@ -105,6 +113,13 @@ def fit_cmd(runs_csv, law, y_col, acc, group, trials, frontier, out, priors_path
 
     runs = read_runs(runs_csv, y=y_col, law=law)
     n_read = len(runs)
+    if run is not None and frontier:
+        raise InputError("--run fits every checkpoint of each run, --frontier only the best at "
+                         "each compute: give one of them")
+    if run is not None and law.metric != "positive":
+        raise InputError(f"--run applies to a loss (a law of a positive metric), not law "
+                         f"'{law.name}'")
+    runs = checkpoint_rows(runs, run, drop_first)
     if frontier:
         if "C" not in law.covariates:
             raise InputError(f"--frontier needs a law of compute; '{law.name}' is a law of "
@@ -129,11 +144,13 @@ def fit_cmd(runs_csv, law, y_col, acc, group, trials, frontier, out, priors_path
                                progress=sys.stderr.isatty())
     result = fit(runs, law, priors=user_priors, settings=settings,
                  priors_source=str(priors_path or "priors"), acc=acc,
-                 extrapolation=extrapolation, group=group, trials=trials)
+                 extrapolation=extrapolation, group=group, trials=trials, run=run)
     if budget is not None:
         result.summary["allocation"] = optimal_allocation(result, budget)
     if frontier:
         result.summary["frontier"] = {"runs": len(runs), "of": n_read}
+    if run is not None:
+        result.summary["checkpoints"].update({"drop_first": drop_first, "of": n_read})
     result.save(out)
     if with_report:
         from forecast.report import make_report

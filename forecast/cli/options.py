@@ -13,8 +13,9 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 LAW_NAMES = ["power", "pure", "chinchilla", "broken", "logistic", "cloglog"]
 LINK_NAMES = ["exp", "weibull", "logistic"]
 
-__all__ = ["CONTEXT", "LAW_NAMES", "LINK_NAMES", "fmt", "group_option", "law_option",
-           "link_option", "parse_steps", "sampler_options", "trials_option", "warn"]
+__all__ = ["CONTEXT", "LAW_NAMES", "LINK_NAMES", "checkpoint_rows", "fmt", "group_option",
+           "law_option", "link_option", "parse_steps", "run_options", "sampler_options",
+           "trials_option", "warn"]
 
 
 def _to_law(ctx, param, value):
@@ -60,6 +61,33 @@ def trials_option(command):
              "are data and a small test counts for less. Accuracy laws (logistic, cloglog) "
              "only; the chance "
              "floor must be fixed (its default, 0; set it in --priors).")(command)
+
+
+def run_options(command):
+    """Add ``--run COLUMN`` and ``--drop-first FRACTION``: tables of checkpoints."""
+    command = click.option(
+        "--drop-first", type=float, default=0.1, show_default=True, metavar="FRACTION",
+        help="With --run: drop each training run's checkpoints below this fraction of its "
+             "largest compute (its first steps, far from any law).")(command)
+    return click.option(
+        "--run", default=None, metavar="COLUMN",
+        help="Column naming each row's training run, for a table of checkpoints (many rows per "
+             "run): the run's checkpoints share one level in log loss, partially pooled, so "
+             "200 checkpoints of 5 runs do not count as 200 runs; a new run is forecast from "
+             "the population of runs. Loss laws only; use a law of params and tokens "
+             "(chinchilla) when the rows are checkpoints of a few sizes (docs/checkpoints.md)."
+    )(command)
+
+
+def checkpoint_rows(runs, run: str | None, drop_first: float):
+    """Return the runs to fit under ``--run``: each run's first ``drop_first`` dropped."""
+    if run is None:
+        return runs
+    kept = runs.drop_first(run, drop_first)
+    if len(kept) < len(runs):
+        click.echo(f"(--run {run}: dropped {len(runs) - len(kept)} of {len(runs)} checkpoints, "
+                   f"each run's first {drop_first:.0%} of compute)", err=True)
+    return kept
 
 
 def warn(message: str) -> None:

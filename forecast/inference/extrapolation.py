@@ -143,8 +143,8 @@ def uncalibrated(runs: Runs, reason: str) -> dict:
             "reason": reason}
 
 
-def calibrate(runs: Runs, law: Law, build: Callable, seed: int, group: str | None = None
-              ) -> dict:
+def calibrate(runs: Runs, law: Law, build: Callable, seed: int, group: str | None = None,
+              run: str | None = None) -> dict:
     """Estimate the extrapolation error ``kappa`` of a law on ``runs`` by leave-future-out.
 
     Parameters
@@ -160,6 +160,9 @@ def calibrate(runs: Runs, law: Law, build: Callable, seed: int, group: str | Non
     group : str, optional
         The fit's ``--group`` column: each held-out run's compute is shifted by its group's
         offset in the inner refit (a draw from the population for a group it lacks).
+    run : str, optional
+        The fit's ``--run`` column: each held-out checkpoint takes its training run's level in
+        the inner refit (a draw from the population for a run it lacks).
 
     Returns
     -------
@@ -186,13 +189,16 @@ def calibrate(runs: Runs, law: Law, build: Callable, seed: int, group: str | Non
     raw = {k: v[:, None] for k, v in to_raw(law, theta, data.refs).items()}
     rng = np.random.default_rng([seed, 1])
     cov = held.covariates(law)
-    if group is not None:
-        from forecast.inference.groups import offset_draws
+    from forecast.inference.groups import offset_draws
 
+    if group is not None:
         cov["C"] = cov["C"] * np.exp(offset_draws(theta["offset"], list(data.group_names),
                                                   theta["tau_group"], held.labels(group), rng))
     with np.errstate(all="ignore"):
         loc = np.log(predict(law, raw, **cov))
+    if run is not None:
+        loc = loc + offset_draws(theta["run_level"], list(data.run_names), theta["sigma_run"],
+                                 held.labels(run), rng)
     sigma, nu = theta["sigma"][:, None], theta["nu"][:, None]
     ok = np.all(np.isfinite(loc), axis=1) & np.isfinite(sigma[:, 0]) & np.isfinite(nu[:, 0])
     if ok.sum() < DRAWS // 2:

@@ -82,7 +82,7 @@ def _add_link_raw(group, y0: float) -> None:
 def fit(runs: Runs, law: Law | str = "power", *, priors: dict | None = None,
         settings: SamplerSettings | None = None, priors_source: str = "priors",
         acc: str | None = None, extrapolation: str = "lfo", group: str | None = None,
-        trials: str | int | None = None) -> Fit:
+        trials: str | int | None = None, run: str | None = None) -> Fit:
     """Fit a scaling law to runs with NUTS.
 
     Parameters
@@ -114,6 +114,11 @@ def fit(runs: Runs, law: Law | str = "power", *, priors: dict | None = None,
         Items behind each accuracy (a number, or a column of numbers): the likelihood becomes
         binomial, with a logit random effect per run (``sigma_logit``) in place of the Beta
         likelihood's ``kappa``. Accuracy laws only.
+    run : str, optional
+        A column naming each row's training run (a table of checkpoints): each run gets a
+        level in log loss, partially pooled (scale ``sigma_run``, prior in
+        :data:`forecast.inference.groups.RUN_PRIORS`), so its checkpoints share one deviation
+        from the law. Loss laws only; drop each run's first steps before (``Runs.drop_first``).
 
     Returns
     -------
@@ -143,14 +148,14 @@ def fit(runs: Runs, law: Law | str = "power", *, priors: dict | None = None,
     if extrapolation not in ("lfo", "none"):
         raise InputError(f"--extrapolation {extrapolation}: use 'lfo' or 'none'")
 
-    checked_parts(runs, spec, group, trials)
+    checked_parts(runs, spec, group, trials, run)
 
     def build(some: Runs):
         acc_values = _accuracy(some, acc, spec) if acc else None
-        labels, counts = checked_parts(some, spec, group, trials)
-        data = model_data(some, spec, acc=acc_values, groups=labels, trials=counts)
+        labels, counts, of = checked_parts(some, spec, group, trials, run)
+        data = model_data(some, spec, acc=acc_values, groups=labels, trials=counts, runs_of=of)
         user = dict(priors or {})
-        part_user = pop_part_priors(user, group, trials)
+        part_user = pop_part_priors(user, group, trials, run)
         if acc and "s_scaled" in user:
             raise InputError(f"{priors_source}: 's_scaled' was the old sigmoid link's slope; the "
                              "weibull link's shape is 's', with no units: rename the table [s]")
@@ -159,7 +164,7 @@ def fit(runs: Runs, law: Law | str = "power", *, priors: dict | None = None,
                                   source=priors_source)
         if acc:
             resolved.update(link_priors(link_user, priors_source))
-        add_part_priors(resolved, part_user, group, trials, priors_source)
+        add_part_priors(resolved, part_user, group, trials, priors_source, run)
         return build_model(data, spec, resolved), data, resolved
 
     model, data, resolved = build(runs)
@@ -167,7 +172,7 @@ def fit(runs: Runs, law: Law | str = "power", *, priors: dict | None = None,
                if uses_reference(spec, resolved) else None)
     with interrupt_cleanly():
         idata = sample(model, settings, prior_model=natural)
-        ext = (calibrate(runs, spec, lambda some: build(some)[:2], settings.seed, group)
+        ext = (calibrate(runs, spec, lambda some: build(some)[:2], settings.seed, group, run)
                if extrapolation == "lfo" else uncalibrated(runs, "--extrapolation none"))
     _add_raw(idata.posterior, spec, data.refs)
     _add_raw(idata.prior, spec, data.refs)
@@ -181,11 +186,12 @@ def fit(runs: Runs, law: Law | str = "power", *, priors: dict | None = None,
         "acc_link": "weibull" if acc else "",
         "geometry": "reference" if natural is not None else "natural",
         "extrapolation": json.dumps(ext), "group": group or "",
-        "trials": "" if trials is None else str(trials),
+        "trials": "" if trials is None else str(trials), "run": run or "",
     })
     link = ("s", "L0") + (() if resolved.get("floor", {}).get("dist") == "Fixed" else ("floor",))
     extra = ((link if acc else ()) + (("tau_group",) if group else ())
-             + (("sigma_logit",) if trials is not None else ()))
+             + (("sigma_logit",) if trials is not None else ())
+             + (("sigma_run",) if run else ()))
     params, divergences, problems = diagnostics(idata, spec, extra)
     groups = None
     if group:
@@ -221,6 +227,9 @@ def fit(runs: Runs, law: Law | str = "power", *, priors: dict | None = None,
         summary["groups"] = groups
     if trials is not None:
         summary["trials"] = str(trials)
+    if run:
+        summary["checkpoints"] = {"run": run, "training_runs": len(data.run_names),
+                                  "rows": len(runs)}
     if acc:
         summary["link"] = {"name": "weibull", "acc": acc, "formula":
                            "acc = floor + (1 - floor) exp(-(L(C) / L0)^s)",

@@ -16,14 +16,14 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from forecast.inference.geometry import reference_parameters, uses_reference
-from forecast.inference.groups import GROUP_PRIORS, TRIALS_PRIORS
+from forecast.inference.groups import GROUP_PRIORS, RUN_PRIORS, TRIALS_PRIORS
 from forecast.laws import Law
 from forecast.laws.defaults import KAPPA
 from forecast.runs import Runs
 
-__all__ = ["GROUP_PRIORS", "LINK_PRIORS", "TRIALS_PRIORS", "ModelData", "build_model",
-           "data_priors", "empirical_logit", "extra_priors", "group_codes", "link_priors",
-           "model_data"]
+__all__ = ["GROUP_PRIORS", "LINK_PRIORS", "RUN_PRIORS", "TRIALS_PRIORS", "ModelData",
+           "build_model", "data_priors", "empirical_logit", "extra_priors", "group_codes",
+           "link_priors", "model_data"]
 
 # The weibull accuracy link fitted jointly with a loss law (``forecast fit --acc``):
 # ``acc = floor + (1 - floor) exp(-(L / L0)^s)``. ``L0_scaled`` is L0 / y0 (y0: the loss's
@@ -61,6 +61,11 @@ class ModelData:
         Items behind each accuracy (``forecast fit --trials``): a binomial likelihood of the
         count of correct items with a logit random effect per run, instead of a Beta
         likelihood of the proportion.
+    run_index : numpy.ndarray or None
+        Each row's training run as an index into ``run_names`` (``forecast fit --run``): the
+        checkpoints of one run share a level in log loss.
+    run_names : tuple of str
+        The training runs, sorted.
     """
 
     X: dict[str, np.ndarray]
@@ -70,6 +75,8 @@ class ModelData:
     groups: np.ndarray | None = None
     group_names: tuple[str, ...] = ()
     trials: np.ndarray | None = None
+    run_index: np.ndarray | None = None
+    run_names: tuple[str, ...] = ()
 
 
 def _gmean(a: np.ndarray) -> float:
@@ -84,12 +91,14 @@ def group_codes(labels: np.ndarray) -> tuple[tuple[str, ...], np.ndarray]:
 
 def model_data(runs: Runs, law: Law, refs: Mapping[str, float] | None = None,
                acc: np.ndarray | None = None, groups: np.ndarray | None = None,
-               trials: np.ndarray | None = None) -> ModelData:
+               trials: np.ndarray | None = None, runs_of: np.ndarray | None = None
+               ) -> ModelData:
     """Scale a runs table for a law; ``refs`` (e.g. from an earlier fit) overrides the scales.
 
     ``acc`` (per-step accuracy, one per run) adds the joint weibull link to the model;
     ``groups`` (a label per run) adds a compute offset per group; ``trials`` (items per run)
-    makes an accuracy's likelihood binomial with a logit random effect.
+    makes an accuracy's likelihood binomial with a logit random effect; ``runs_of`` (the
+    training run of each row, a checkpoint table) gives each run a level in log loss.
     """
     cov = runs.covariates(law)
     if refs is None:
@@ -100,7 +109,9 @@ def model_data(runs: Runs, law: Law, refs: Mapping[str, float] | None = None,
     acc = None if acc is None else np.asarray(acc, dtype=float)
     names, codes = group_codes(groups) if groups is not None else ((), None)
     trials = None if trials is None else np.asarray(trials, dtype=float)
-    return ModelData(X, np.asarray(runs.y, dtype=float), refs, acc, codes, names, trials)
+    run_names, run_index = group_codes(runs_of) if runs_of is not None else ((), None)
+    return ModelData(X, np.asarray(runs.y, dtype=float), refs, acc, codes, names, trials,
+                     run_index, run_names)
 
 
 def _prior(name: str, spec: Mapping[str, float], **kw):
@@ -173,6 +184,15 @@ def _group_offsets(data: ModelData, priors: Mapping[str, dict], X: dict) -> dict
     return {**X, "C": X["C"] * pt.exp(offset[index])}
 
 
+def _run_levels(data: ModelData, priors: Mapping[str, dict], mu):
+    """Multiply each row's mean by its training run's ``exp(level)`` (partially pooled)."""
+    sigma = _prior("sigma_run", priors["sigma_run"])
+    z = pm.Normal("z_run", 0.0, 1.0, dims="train_run")
+    level = pm.Deterministic("run_level", sigma * z, dims="train_run")
+    index = pm.Data("run_index", data.run_index, dims="run")
+    return mu * pt.exp(level[index])
+
+
 def data_priors(data: ModelData, law: Law) -> dict[str, dict]:
     """Priors derived from the data: where a break or a midpoint may lie in log compute.
 
@@ -205,7 +225,11 @@ def build_model(data: ModelData, law: Law, priors: Mapping[str, dict],
     ``exp(offset[g])``, ``offset = tau_group * z_group``, ``z_group ~ Normal(0, 1)``: a shift in
     log compute per group, partially pooled with a learnt scale, the law's other parameters
     shared. With ``data.trials`` an accuracy's likelihood is binomial with a logit random
-    effect per run (scale ``sigma_logit``) in place of the Beta.
+    effect per run (scale ``sigma_logit``) in place of the Beta. With ``data.run_index``
+    (``forecast fit --run``, a table of checkpoints) the mean of every checkpoint of training
+    run ``r`` is multiplied by ``exp(run_level[r])``, ``run_level = sigma_run * z_run``,
+    ``z_run ~ Normal(0, 1)``: a run's checkpoints share one deviation from the law, so that
+    many checkpoints of a few runs do not weigh as many independent runs.
 
     Parameters
     ----------
@@ -234,6 +258,8 @@ def build_model(data: ModelData, law: Law, priors: Mapping[str, dict],
     coords = {"run": np.arange(n)}
     if data.groups is not None:
         coords["group"] = list(data.group_names)
+    if data.run_index is not None:
+        coords["train_run"] = list(data.run_names)
     with pm.Model(coords=coords) as model:
         X = {k: pm.Data(f"x_{k}", v, dims="run") for k, v in data.X.items()}
         if data.groups is not None:
@@ -244,8 +270,11 @@ def build_model(data: ModelData, law: Law, priors: Mapping[str, dict],
             theta = reference_parameters(law, priors, spans)
         theta.update({name.removesuffix("_scaled"): _prior(name, spec)
                       for name, spec in priors.items()
-                      if name.removesuffix("_scaled") not in theta and name not in GROUP_PRIORS})
+                      if name.removesuffix("_scaled") not in theta
+                      and name not in GROUP_PRIORS and name not in RUN_PRIORS})
         mu = law.mean(pt, X, theta)
+        if data.run_index is not None:
+            mu = _run_levels(data, priors, mu)
         if law.metric == "unit" and data.trials is not None:
             _binomial_likelihood(data, mu, float(priors["floor"]["value"]),
                                  theta["sigma_logit"])

@@ -17,7 +17,7 @@ import numpy as np
 
 from forecast.errors import InputError
 from forecast.inference.groups import offset_draws, trial_counts
-from forecast.laws import LAWS, Law
+from forecast.laws import LAWS, Law, predict
 from forecast.outputs import atomic_write, write_json
 from forecast.runs import Runs
 
@@ -58,6 +58,18 @@ class Fit:
         if self.group_column is None:
             return []
         return [str(g) for g in np.asarray(self.idata.posterior["offset"].coords["group"])]
+
+    @property
+    def run_column(self) -> str | None:
+        """The column that named each row's training run (``--run``), or None."""
+        return self.idata.attrs.get("run") or None
+
+    @property
+    def run_names(self) -> list[str]:
+        """The training runs the fit saw (empty without ``--run``)."""
+        if self.run_column is None:
+            return []
+        return [str(r) for r in np.asarray(self.idata.posterior["run_level"].coords["train_run"])]
 
     @property
     def trials(self) -> str:
@@ -103,6 +115,25 @@ class Fit:
         post = np.asarray(self.idata.posterior["offset"]).reshape(n, -1)
         return offset_draws(post, self.group_names, self.draws("tau_group"), labels, rng)
 
+    def mean(self, runs: Runs, rng: np.random.Generator) -> np.ndarray:
+        """Draws of the law's mean at ``runs``, shape ``(draws, len(runs))``.
+
+        At :meth:`covariates` (compute shifted by a group's offset); with ``--run``, times
+        ``exp`` of each row's training-run level: the run's own for a run the fit saw, a draw
+        from ``Normal(0, sigma_run)`` (one per new run, shared by its rows) otherwise. Rows
+        without the run column (a grid of compute) are one new run.
+        """
+        raw = {k: v[:, None] for k, v in self.raw().items()}
+        mean = predict(self.law, raw, **self.covariates(runs, rng))
+        if self.run_column is None:
+            return mean
+        col, n = self.run_column, mean.shape[0]
+        labels = (runs.labels(col) if col in runs.frame.columns
+                  else np.full(runs.flops.size, "(new run)"))
+        post = np.asarray(self.idata.posterior["run_level"]).reshape(n, -1)
+        levels = offset_draws(post, self.run_names, self.draws("sigma_run"), labels, rng)
+        return mean * np.exp(levels)
+
     @property
     def extrapolation(self) -> dict:
         """Extrapolation error of :mod:`forecast.inference.extrapolation` (0 without it)."""
@@ -131,6 +162,9 @@ class Fit:
         if self.group_column is not None:
             names = np.array(self.group_names, dtype=object)
             frame[self.group_column] = names[np.asarray(data["group_index"], dtype=int)]
+        if self.run_column is not None:
+            names = np.array(self.run_names, dtype=object)
+            frame[self.run_column] = names[np.asarray(data["run_index"], dtype=int)]
         return Runs(str(self.idata.attrs.get("source", "")), frame, self.y_name, flops, y,
                     cov.get("N"), cov.get("D"))
 

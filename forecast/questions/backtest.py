@@ -200,7 +200,8 @@ def crossing_scores(result, runs: Runs, ks: Sequence[int], cutoff: float, *,
 
 
 def fit_and_score(fit_runs: Runs, test: Runs, law: Law, *, settings, priors, n_boot: int,
-                   seed: int, extrapolation: str, group: str | None, trials) -> tuple:
+                   seed: int, extrapolation: str, group: str | None, trials,
+                   run: str | None = None) -> tuple:
     """Fit the model, the point fit and (for an accuracy) the direct law; draw for ``test``.
 
     Returns the fit, the result's common part and the draws ``(mean, pred, base_draws,
@@ -210,7 +211,7 @@ def fit_and_score(fit_runs: Runs, test: Runs, law: Law, *, settings, priors, n_b
 
     t0 = time.perf_counter()
     result = fit(fit_runs, law, priors=priors, settings=settings, extrapolation=extrapolation,
-                 group=group, trials=trials)
+                 group=group, trials=trials, run=run)
     t1 = time.perf_counter()
     rng = np.random.default_rng(seed)
     mean, pred = model_draws(result, test, rng)
@@ -264,7 +265,7 @@ def backtest(runs: Runs, law: Law | str, cutoff: float, *, settings=None,
              priors: dict | None = None,
              n_boot: int = 200, seed: int = 0, steps: Sequence[int] = (),
              threshold: float = 0.5, extrapolation: str = "lfo", group: str | None = None,
-             trials: str | int | None = None) -> dict:
+             trials: str | int | None = None, run: str | None = None) -> dict:
     """Fit the model and the baseline below ``cutoff`` and score both on the runs above it.
 
     Parameters
@@ -294,6 +295,9 @@ def backtest(runs: Runs, law: Law | str, cutoff: float, *, settings=None,
     group, trials
         The fit's ``--group`` column and ``--trials`` (see :func:`forecast.inference.fitting.fit`);
         a held-out run of a group absent below the cutoff is forecast as a new group's.
+    run : str, optional
+        The fit's ``--run`` column (checkpoints): a held-out checkpoint of a training run seen
+        below the cutoff takes that run's level, one of a new run a draw from the population.
 
     Returns
     -------
@@ -317,7 +321,7 @@ def backtest(runs: Runs, law: Law | str, cutoff: float, *, settings=None,
     require_exact(runs, steps)
     result, common, draws = fit_and_score(
         fit_runs, test, law, settings=settings, priors=priors, n_boot=n_boot, seed=seed,
-        extrapolation=extrapolation, group=group, trials=trials)
+        extrapolation=extrapolation, group=group, trials=trials, run=run)
     out = {"cutoff": float(cutoff), **common, **held_out_scores(test, draws, group)}
     if steps:
         out["threshold"] = threshold

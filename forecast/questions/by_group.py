@@ -17,7 +17,7 @@ __all__ = ["leave_group_out"]
 def leave_group_out(runs: Runs, law: Law | str, group: str, *, scheduler: str | None = None,
                     settings=None, priors: dict | None = None, n_boot: int = 200,
                     seed: int = 0, extrapolation: str = "lfo",
-                    trials: str | int | None = None) -> dict:
+                    trials: str | int | None = None, run: str | None = None) -> dict:
     """Backtest by groups: for each group, fit on all the others and forecast its runs.
 
     The held-out group is new to the fit, so its forecast integrates over the population of
@@ -35,7 +35,7 @@ def leave_group_out(runs: Runs, law: Law | str, group: str, *, scheduler: str | 
         The column of groups (a model family).
     scheduler : str, optional
         A Dask scheduler's address: fit the folds on its workers (:mod:`forecast.cluster`).
-    settings, priors, n_boot, seed, extrapolation, trials
+    settings, priors, n_boot, seed, extrapolation, trials, run
         As for :func:`backtest`.
 
     Returns
@@ -66,7 +66,7 @@ def leave_group_out(runs: Runs, law: Law | str, group: str, *, scheduler: str | 
                              f"{int((labels != g).sum())} runs remain; law '{law.name}' needs "
                              f"{need}")
     kwargs = {"settings": settings, "priors": priors, "n_boot": n_boot, "seed": seed,
-              "extrapolation": extrapolation, "trials": trials}
+              "extrapolation": extrapolation, "trials": trials, "run": run}
     folds = map_tasks(functools.partial(_fold, runs, law, group, kwargs), names,
                       scheduler=scheduler)
     order = np.concatenate([np.flatnonzero(labels == g) for g in names])

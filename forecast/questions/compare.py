@@ -28,7 +28,7 @@ from forecast.inference.extrapolation import (
     mixing_variances,
     mixture_log_density,
 )
-from forecast.laws import get_law, predict
+from forecast.laws import get_law
 from forecast.questions.backtest import score, split_runs
 from forecast.questions.predictive import model_draws
 from forecast.runs import Runs
@@ -56,10 +56,9 @@ def log_predictive_density(result, test: Runs, rng: np.random.Generator | None =
     from scipy.special import logsumexp
     from scipy.stats import t as student_t
 
-    raw = {k: v[:, None] for k, v in result.raw().items()}
     rng = rng or np.random.default_rng(0)
     with np.errstate(all="ignore"):
-        loc = np.log(predict(result.law, raw, **result.covariates(test, rng)))
+        loc = np.log(result.mean(test, rng))
     sigma, nu = result.draws("sigma")[:, None], result.draws("nu")[:, None]
     y = np.log(test.y)
     ext = result.extrapolation

@@ -4,7 +4,8 @@ A new run's loss is the law's mean times ``exp(sigma t_nu + kappa d z)`` (the fi
 noise plus the fit's extrapolation error ``d`` decades beyond its largest compute); a new run's
 accuracy a Beta draw around the mean, or, for a fit with ``--trials``, a logit deviation and a
 binomial count of its items. A fit with ``--group`` shifts each run's compute by its group's
-offset (a draw from the population of offsets for a group it has not seen).
+offset (a draw from the population of offsets for a group it has not seen); a fit with ``--run``
+multiplies each row's mean by its training run's level.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import numpy as np
 
 from forecast.inference.extrapolation import extrapolation_noise
-from forecast.laws import predict
 from forecast.runs import Runs
 
 __all__ = ["model_draws"]
@@ -28,7 +28,9 @@ def model_draws(result, runs: Runs, rng: np.random.Generator) -> tuple[np.ndarra
     log-odds, then a binomial count of its items.
     For a fit with ``--group`` each run's compute is shifted by its group's offset, or, for a
     group the fit has not seen, by a draw from the population of offsets
-    (:meth:`forecast.inference.fitting.Fit.offsets`).
+    (:meth:`forecast.inference.fitting.Fit.offsets`); for a fit with ``--run`` each row's mean
+    is its training run's (:meth:`forecast.inference.result.Fit.mean`), a new run's drawn from
+    the population of runs.
 
     Parameters
     ----------
@@ -45,8 +47,7 @@ def model_draws(result, runs: Runs, rng: np.random.Generator) -> tuple[np.ndarra
         The law's mean and a new run's metric, each of shape ``(draws, len(runs))``.
     """
     law = result.law
-    raw = {k: v[:, None] for k, v in result.raw().items()}
-    mean = predict(law, raw, **result.covariates(runs, rng))
+    mean = result.mean(runs, rng)
     if law.metric == "positive":
         sigma, nu = result.draws("sigma")[:, None], result.draws("nu")[:, None]
         noise = sigma * rng.standard_t(np.broadcast_to(nu, mean.shape))
