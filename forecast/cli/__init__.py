@@ -75,10 +75,12 @@ def _register() -> None:
     from forecast.cli.compare import compare_cmd
     from forecast.cli.emergence import emergence_cmd
     from forecast.cli.fit import fit_cmd
+    from forecast.cli.plan import plan_cmd
     from forecast.cli.report import report_cmd
     from forecast.harness.command import harness  # torch is imported inside the command
 
-    for command in (fit_cmd, emergence_cmd, backtest_cmd, compare_cmd, report_cmd, harness):
+    for command in (fit_cmd, emergence_cmd, backtest_cmd, compare_cmd, report_cmd, plan_cmd,
+                    harness):
         main.add_command(command)
 
 

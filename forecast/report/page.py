@@ -114,6 +114,7 @@ def _png(fig, dpi: int) -> bytes:
 def _figures(fit, runs, extras: dict, budget: float | None, seed: int, dpi: int):
     from forecast.report import figures as F
     from forecast.report import forecast_figures as FF
+    from forecast.report import plan_figures as P
 
     law = fit.law
     noise = ("a Beta draw around the mean with the fitted precision kappa" if law.metric == "unit"
@@ -164,6 +165,7 @@ def _figures(fit, runs, extras: dict, budget: float | None, seed: int, dpi: int)
                       "Share of held-out runs inside each central predictive interval, against "
                       "its nominal level; on the diagonal the intervals are calibrated, below it "
                       "they are too narrow."))
+    specs += [P.plan_spec(extras["plan"])] if extras.get("plan") else []
     return [Figure(name, title, caption, _png(fig, dpi)) for name, title, fig, caption in specs]
 
 
@@ -340,6 +342,7 @@ def render_html(fit, runs, figures: list[Figure], extras: dict, *, note: str = "
                 _figure_html(by_name["calibration"])]
     if extras.get("compare") is not None:
         out += ["<h2>Law comparison</h2>", compare_table(extras["compare"])]
+    out += ["<h2>Plan</h2>", _figure_html(by_name["plan"])] if "plan" in by_name else []
     out.append("</body></html>")
     return "\n".join(out)
 
@@ -379,7 +382,8 @@ def make_report(folder: str | Path = "forecast-out", *, fit=None, budget: float 
     runs, note = fit_runs(fit)
     extras = {"emergence": read_extra(folder, "emergence.json"),
               "backtest": read_extra(folder, "backtest.json"),
-              "compare": read_extra(folder, "compare.json")}
+              "compare": read_extra(folder, "compare.json"),
+              "plan": read_extra(folder, "plan.json")}
     if isinstance(extras["backtest"], dict):
         extras["backtest"] = [extras["backtest"]]
     _check_extras(folder, extras)
