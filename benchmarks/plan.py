@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/plan.py [--runs fixtures/synthetic_power.csv] [--law power]
        [--target 1e23] [--budget 1e22] [--candidates 1e14,1e17,1e19,1e21,1e22 | --n-check 5]
-       [--outcomes 8] [--seed 0] [--timing-only]
+       [--outcomes 8] [--seed 0] [--below FLOPS] [--timing-only]
 
 1. Fits the runs (4 chains x 1000 draws, ``--extrapolation none`` so that the refits and the
    reweighted fit carry the same model).
@@ -59,6 +59,8 @@ def refit_width(runs, law, cands: Candidates, i: int, y: float, target: float,
 
 def accuracy(args) -> None:
     runs = read_runs(args.runs, law=args.law)
+    if args.below:
+        runs = runs.subset(runs.flops <= args.below)
     t0 = time.perf_counter()
     base = fit(runs, args.law, settings=SamplerSettings(seed=args.seed), extrapolation="none")
     print(f"fit of {len(runs)} runs ({args.law}): {time.perf_counter() - t0:.1f} s")
@@ -125,13 +127,16 @@ def main() -> None:
                    help="Compute of candidates to check (a law of C); default: --n-check of "
                         "the command's grid at --budget")
     p.add_argument("--n-check", type=int, default=5)
+    p.add_argument("--below", type=float, default=None,
+                   help="Keep only the runs of at most this compute (a small ladder)")
     p.add_argument("--outcomes", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--timing-only", action="store_true")
     args = p.parse_args()
     if not args.timing_only:
         accuracy(args)
-    timing(args)
+    if not args.below:
+        timing(args)
 
 
 if __name__ == "__main__":

@@ -96,6 +96,9 @@ def test_grid_of_params_and_tokens_keeps_within_the_budget():
     np.testing.assert_allclose(c.flops, 6 * c.params * c.tokens)
     assert c.params.min() >= runs.params.min() * (1 - 1e-9)
     assert c.tokens.min() >= runs.tokens.min() * (1 - 1e-9)
+    ratio = runs.tokens / runs.params
+    assert np.all(c.tokens / c.params >= ratio.min() * (1 - 1e-6))
+    assert np.all(c.tokens / c.params <= ratio.max() * (1 + 1e-6))
 
 
 # --- on a fit ------------------------------------------------------------------------------------

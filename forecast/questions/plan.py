@@ -43,7 +43,7 @@ __all__ = ["ESS_LOW", "LEVEL", "OUTCOMES", "Candidates", "candidate_grid", "ess"
 
 LEVEL = 0.9  # the interval whose width is planned for
 OUTCOMES = 32  # simulated outcomes (paths) per candidate
-ESS_LOW = 100  # an update whose median effective sample size is below this is flagged
+ESS_LOW = 50  # a candidate whose least ESS over its outcomes is below this is flagged
 REACH = 10.0  # candidates of a law of N and D reach this far beyond the largest N and D
 
 
@@ -98,8 +98,9 @@ def candidate_grid(law: Law, flops: np.ndarray, budget: float, n: int, *,
     A law of compute: ``n`` log-spaced compute levels from the smallest fitted run to the
     budget. A law of ``N`` and ``D``: a log-spaced grid of ``N`` from the smallest fitted model
     to :data:`REACH` times the largest, and of ``D`` likewise, of which the points with
-    ``6 N D <= budget`` are kept; the grid is made just fine enough to hold ``n`` such points,
-    and ``n`` of them, evenly spread in cost, are the candidates.
+    ``6 N D <= budget`` and tokens per parameter ``D / N`` within the fitted runs' range are
+    kept; the grid is made just fine enough to hold ``n`` such points, and ``n`` of them,
+    evenly spread in cost, are the candidates.
 
     Raises
     ------
@@ -120,12 +121,17 @@ def candidate_grid(law: Law, flops: np.ndarray, budget: float, n: int, *,
         return Candidates(np.geomspace(lo, budget, n) if n > 1 else np.array([float(budget)]))
     n_lo, n_hi = float(np.min(params)), REACH * float(np.max(params))
     d_lo, d_hi = float(np.min(tokens)), REACH * float(np.max(tokens))
+    ratio = np.asarray(tokens, dtype=float) / np.asarray(params, dtype=float)
     for g in range(2, 400):
         N, D = (a.ravel() for a in np.meshgrid(np.geomspace(n_lo, n_hi, g),
                                                np.geomspace(d_lo, d_hi, g), indexing="ij"))
-        ok = 6.0 * N * D <= budget * (1 + 1e-9)
+        ok = (6.0 * N * D <= budget * (1 + 1e-9)) & (D / N >= ratio.min() * (1 - 1e-9)) \
+            & (D / N <= ratio.max() * (1 + 1e-9))
         if ok.sum() >= n:
             break
+    if not ok.any():
+        raise InputError(f"--budget {budget:.3g}: no run of the fitted runs' tokens per "
+                         "parameter fits in it; give a larger budget")
     N, D = N[ok], D[ok]
     order = np.argsort(6.0 * N * D, kind="stable")
     keep = order[np.unique(np.round(np.linspace(0, N.size - 1, min(n, N.size))).astype(int))]
@@ -188,12 +194,11 @@ class _Posterior:
         if law.metric != "positive":
             raise InputError(f"forecast plan forecasts a loss; law '{law.name}' is an accuracy "
                              "law: fit a loss law (power, pure, chinchilla, broken)")
-        for what, value in (("--group", fit.group_column), ("--run", fit.run_column)):
+        for what, value in (("--group", fit.group_column), ("--run", fit.run_column),
+                            ("--acc", fit.idata.attrs.get("acc"))):
             if value:
                 raise InputError(f"forecast plan takes a fit without {what} (this one has "
                                  f"{what} {value}); refit without it")
-        if fit.idata.attrs.get("acc"):
-            raise InputError("forecast plan takes a fit without --acc; refit without it")
         self.law, self.target, self.steps, self.threshold = law, float(target), steps, threshold
         self.raw = {k: v[:, None] for k, v in fit.raw().items()}
         self.sigma, self.nu = fit.draws("sigma"), fit.draws("nu")
@@ -243,9 +248,8 @@ class _Posterior:
         key = float(flops_max) if self.kappa > 0 else 0.0
         if key in self._cache:
             return self._cache[key]
-        if self._steps is not None:
-            st = replace(self._steps, flops_max=float(flops_max)) if self.kappa > 0 \
-                else self._steps
+        if self._steps is not None:  # p^k >= threshold where p >= threshold^(1/k)
+            st = replace(self._steps, flops_max=float(flops_max)) if self.kappa else self._steps
             value = st.crossing(self.threshold ** (1.0 / self.steps))
         else:
             C = np.array([[self.target]])
@@ -295,7 +299,7 @@ def outcomes_and_widths(fit, candidates: Candidates, target: float, *, outcomes:
 
 
 def _mean_width(widths: np.ndarray) -> float:
-    return float(np.mean(widths)) if np.all(np.isfinite(widths)) else math.inf
+    return float(np.mean(widths)) if np.all(np.isfinite(widths)) else math.inf  # inf: unbounded
 
 
 def _num(x: float) -> float | None:
@@ -364,7 +368,7 @@ def plan(fit, candidates: Candidates, target: float, *, steps: int | None = None
             row = {**candidates.row(i), "index": i, "expected_width": _num(expected),
                    "reduction": _num(1 - expected / current) if current > 0 else None,
                    "ess": {"min": float(e.min()), "median": float(np.median(e))},
-                   "ess_low": bool(np.median(e) < ESS_LOW),
+                   "ess_low": bool(e.min() < ESS_LOW),
                    "unbounded": float(np.mean(~np.isfinite(widths)))}
             rows.append(row)
             if best is None or (expected, cost[i]) < best[0]:
@@ -377,10 +381,10 @@ def plan(fit, candidates: Candidates, target: float, *, steps: int | None = None
     notes = []
     low = [r for r in table if r["ess_low"]]
     if low:
-        notes.append(f"{len(low)} of {len(table)} candidates have a median effective sample "
-                     f"size below {ESS_LOW} of {post.n} draws: one outcome of such a run would "
-                     "teach much more than the draws can show, and their expected width is "
-                     "too small (refit with the run to know; docs/plan.md)")
+        notes.append(f"{len(low)} of {len(table)} candidates have an outcome whose weights' "
+                     f"effective sample size is below {ESS_LOW} of {post.n} draws: such a run "
+                     "would teach more than the draws can show, and its expected width is "
+                     "somewhat too small (by 6-7% where measured; docs/plan.md)")
     if post.kappa > 0:
         notes.append(f"widths include the fit's extrapolation error, {post.kappa:.3g} per "
                      f"decade beyond the largest run ({post.flops_max:.3g} FLOPs); a candidate "
