@@ -33,16 +33,18 @@ def _print_plan(result: dict, out: str) -> None:
                f"width {fmt(cur['width'])}  ({result['n_draws']} draws, {result['outcomes']} "
                "simulated outcomes per candidate, importance reweighting)")
     nd = "params" in result["candidates"][0]
+    unb = any(r["unbounded"] > 0 for r in result["candidates"])
     head = (f"{'N':>10}{'D':>10}" if nd else "") + f"{'C (FLOPs)':>11}{'width':>10}" \
-        f"{'reduction':>10}{'ESS med':>9}{'ESS min':>9}"
+        f"{'reduction':>10}{'ESS med':>9}{'ESS min':>9}" + (f"{'unbounded':>11}" if unb else "")
     click.echo(head)
-    rows = sorted(result["candidates"],
-                  key=lambda r: math.inf if r["expected_width"] is None else r["expected_width"])
+    rows = sorted(result["candidates"], key=lambda r: (
+        math.inf if r["expected_width"] is None else r["expected_width"], r["unbounded"]))
     for r in rows:
         cells = f"{r['params']:>10.3g}{r['tokens']:>10.3g}" if nd else ""
         red = "-" if r["reduction"] is None else f"{r['reduction']:+.1%}"
         click.echo(f"{cells}{r['flops']:>11.3g}{fmt(r['expected_width']):>10}{red:>10}"
                    f"{r['ess']['median']:>9.0f}{r['ess']['min']:>9.0f}"
+                   + (f"{r['unbounded']:>11.0%}" if unb else "")
                    + ("  ESS low" if r["ess_low"] else ""))
     click.echo("greedy picks:")
     for p in result["picks"]:

@@ -80,14 +80,9 @@ class Candidates:
 
     def row(self, i: int) -> dict:
         """Candidate ``i`` as JSON: flops, and params, tokens, label where known."""
-        out: dict = {"flops": float(self.flops[i])}
-        if self.params is not None:
-            out["params"] = float(self.params[i])
-        if self.tokens is not None:
-            out["tokens"] = float(self.tokens[i])
-        if self.labels:
-            out["label"] = self.labels[i]
-        return out
+        out: dict = {k: float(v[i]) for k, v in (("flops", self.flops), ("params", self.params),
+                                                  ("tokens", self.tokens)) if v is not None}
+        return {**out, "label": self.labels[i]} if self.labels else out
 
 
 def candidate_grid(law: Law, flops: np.ndarray, budget: float, n: int, *,
@@ -370,9 +365,9 @@ def plan(fit, candidates: Candidates, target: float, *, steps: int | None = None
                    "ess": {"min": float(e.min()), "median": float(np.median(e))},
                    "ess_low": bool(e.min() < ESS_LOW),
                    "unbounded": float(np.mean(~np.isfinite(widths)))}
-            rows.append(row)
-            if best is None or (expected, cost[i]) < best[0]:
-                best, best_lw = ((expected, cost[i]), row), new
+            rows.append(row)  # infinite widths (never-crossing draws): fewest unbounded first
+            if best is None or (expected, row["unbounded"], cost[i]) < best[0]:
+                best, best_lw = ((expected, row["unbounded"], cost[i]), row), new
         if step == 0:
             table = rows
         chosen.append(best[1]["index"])
@@ -385,6 +380,9 @@ def plan(fit, candidates: Candidates, target: float, *, steps: int | None = None
                      f"effective sample size is below {ESS_LOW} of {post.n} draws: such a run "
                      "would teach more than the draws can show, and its expected width is "
                      "somewhat too small (by 6-7% where measured; docs/plan.md)")
+    if not math.isfinite(current):
+        notes.append("the 90% interval of the crossing is unbounded now (over 5% of draws never "
+                     "cross); candidates are ranked by the share of outcomes that leave it so")
     if post.kappa > 0:
         notes.append(f"widths include the fit's extrapolation error, {post.kappa:.3g} per "
                      f"decade beyond the largest run ({post.flops_max:.3g} FLOPs); a candidate "
