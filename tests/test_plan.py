@@ -183,11 +183,13 @@ def test_cli_fits_runs_csv_itself_and_the_report_draws_the_plan(tmp_path):
 def test_plan_figure_draws_the_candidates():
     from forecast.report.plan_figures import plan_figure
 
-    res = {"candidates": [{"flops": 1e18, "expected_width": 0.3, "ess_low": False},
-                          {"flops": 1e20, "expected_width": 0.2, "ess_low": True},
-                          {"flops": 1e21, "expected_width": None, "ess_low": False}],
-           "current": {"width": 0.35}, "picks": [{"step": 1, "flops": 1e20,
-                                                 "expected_width": 0.2}],
+    res = {"candidates": [{"index": 0, "flops": 1e18, "expected_width": 0.3, "ess_low": False},
+                          {"index": 1, "flops": 1e20, "expected_width": 0.2, "ess_low": True},
+                          {"index": 2, "flops": 1e21, "expected_width": None,
+                           "ess_low": False}],
+           "current": {"width": 0.35},
+           "picks": [{"step": 1, "index": 1, "flops": 1e20, "expected_width": 0.2},
+                     {"step": 2, "index": 0, "flops": 1e18, "expected_width": 0.15}],
            "target_flops": 1e22, "y": "loss", "steps": None}
     fig = plan_figure(res)
     ax = fig.axes[0]
@@ -198,6 +200,8 @@ def test_plan_figure_draws_the_candidates():
     np.testing.assert_allclose(low.get_ydata(), [0.2])
     (now,) = [ln for ln in ax.lines if ln.get_gid() == "current"]
     assert now.get_ydata()[0] == 0.35
+    marks = {t.get_text(): t.xy for t in ax.texts}
+    assert marks == {"1": (1e20, 0.2), "2": (1e18, 0.3)}
 
 
 # --- bad input: one line, exit 2, nothing written ------------------------------------------------

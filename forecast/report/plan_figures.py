@@ -17,7 +17,8 @@ PLAN_CAPTION = ("Each candidate run's expected width of the 90% interval at the 
                 "it is trained (preposterior analysis: simulated outcomes, the posterior "
                 "reweighted), against what the run costs. Dashed: today's width. Orange rings: "
                 "candidates whose weights' effective sample size is low (their width is too "
-                "optimistic); numbers: the greedy picks in order (docs/plan.md).")
+                "optimistic); numbers: the greedy picks in order, each at its width as the "
+                "first run (docs/plan.md).")
 
 
 def plan_figure(plan: Mapping) -> object:
@@ -47,9 +48,11 @@ def plan_figure(plan: Mapping) -> object:
     width = plan["current"]["width"]
     if width is not None:
         ax.axhline(width, color=DATA_COLOR, ls="--", lw=1, label="today", gid="current")
-    for p in plan.get("picks", []):
-        if p["expected_width"] is not None:
-            ax.annotate(str(p["step"]), (p["flops"], p["expected_width"]), fontsize=9,
+    first = {r.get("index"): r for r in rows}
+    for p in plan.get("picks", []):  # each pick marked at its own point of the first step
+        r = first.get(p.get("index"))
+        if r is not None:
+            ax.annotate(str(p["step"]), (r["flops"], r["expected_width"]), fontsize=9,
                         xytext=(4, 4), textcoords="offset points", color=DATA_COLOR)
     ax.set_xscale("log")
     if x.size:
