@@ -233,6 +233,23 @@ def test_unwritable_out_is_one_line(tmp_path):
     assert result.exit_code == 2 and len(lines) == 1 and "/proc" in lines[0]
 
 
+def test_plan_help_and_bad_input_import_no_heavy_library():
+    # as tests/test_layers.py checks for the other commands: --help and input errors are instant
+    import subprocess
+    import sys
+
+    heavy = ("pymc", "pytensor", "arviz", "torch", "matplotlib", "nutpie")
+    for argv in (["plan", "--help"], ["plan", str(POWER), "--budget", "0", "--target", "1"]):
+        code = ("import sys\n"
+                f"sys.argv = ['forecast', *{argv!r}]\n"
+                "from forecast.cli import run\n"
+                "try:\n    run()\nexcept SystemExit:\n    pass\n"
+                f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({heavy!r})))\n")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True).stdout
+        assert out.strip().splitlines()[-1] == "[]", (argv, out)
+
+
 def test_neither_runs_nor_fit_is_one_line():
     result, lines = invoke("plan", "--budget", "1e21", "--target", "1e22")
     assert result.exit_code == 2 and len(lines) == 1
