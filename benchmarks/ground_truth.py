@@ -12,13 +12,13 @@ Defaults: ``fixtures/harness_addition.csv`` (the harness's ``default`` preset: 8
 chance level below is the same. Steps, each through the library:
 
 1. the observed crossing: the least compute at which ``exact_k8`` reaches 0.5, interpolated in
-   ``log10 C`` (:func:`forecast.questions.backtest.observed_crossing`);
+   ``log10 C`` (:func:`forecast.questions.crossings.observed_crossing`);
 2. the fits: the ``power`` law of ``step_loss`` on the runs *strictly below* that compute (all
    of them, and separately only those on the compute frontier), once
    alone (for the ``exp`` link) and once with the jointly fitted ``weibull`` link to
    ``step_acc`` (:func:`forecast.inference.fitting.fit`), the link's floor fixed at the chance
    level of a decimal digit (0.1) and, as a check of that choice, at the default 0;
-3. the forecasts: :func:`forecast.questions.backtest.crossing_scores` (which calls
+3. the forecasts: :func:`forecast.questions.crossings.crossing_scores` (which calls
    :func:`forecast.questions.emergence.emergence`): the 90% interval of ``log10 C*`` for k = 8,
    whether the observed crossing lies inside it, the error of the median in decades and ``p_never``;
 4. the composition models against the measured exact match, on every checkpoint with
@@ -47,7 +47,7 @@ from forecast.inference.fitting import SamplerSettings, fit
 from forecast.laws import predict
 from forecast.laws.compose import chain, heterogeneous
 from forecast.laws.links import exp_link
-from forecast.questions.backtest import crossing_scores, observed_crossing
+from forecast.questions.crossings import crossing_scores, observed_crossing
 from forecast.questions.emergence import emergence, step_success
 from forecast.runs import Runs, read_runs
 
@@ -114,7 +114,7 @@ def forecast_one(fit_runs: Runs, runs: Runs, cutoff: float, label: str, link: st
     -------
     dict
         ``label``, ``link``, ``method`` (the link's label) and ``run_set``, the crossing scores
-        of :func:`forecast.questions.backtest.crossing_scores`
+        of :func:`forecast.questions.crossings.crossing_scores`
         (``forecast`` quantiles, ``p_never``, ``error_decades``, ``inside_90`` ...), the fit's
         parameter medians and 90% intervals, divergences, warnings and seconds, and the curves
         for the figure (``hard``: the forecast ``P_8``; ``loss``: the law's mean); only

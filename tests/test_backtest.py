@@ -13,7 +13,8 @@ from forecast.cli import main
 from forecast.errors import InputError
 from forecast.inference.fitting import Fit
 from forecast.laws import get_law
-from forecast.questions.backtest import crps, observed_crossing, score, split_runs
+from forecast.questions.backtest import crps, score, split_runs
+from forecast.questions.crossings import observed_crossing
 from forecast.questions.predictive import model_draws
 from forecast.runs import read_runs, runs_from_frame
 

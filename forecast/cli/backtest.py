@@ -9,8 +9,10 @@ import click
 from forecast.cli.options import (
     CONTEXT,
     checkpoint_rows,
+    composition_priors,
     fmt,
     group_option,
+    k_options,
     law_option,
     parse_steps,
     run_options,
@@ -54,6 +56,13 @@ def _print_backtest(result: dict) -> None:
         cov = "".join(f"{s['coverage'][lv]:>7.0%}" for lv in ("50", "80", "90", "95"))
         click.echo(f"{label:<16}{s['median_ape']:>10.2f}%{s['mae']:>9.4g}{cov}"
                    f"{s['crps']:>10.4g}")
+    by_length = result.get("by_length")
+    for v, part in (by_length or {}).get("lengths", {}).items():
+        parts = [f"{label} {part[key]['coverage']['90']:.0%} / {part[key]['mae']:.3g}"
+                 for key, label in (("model", "model"), ("baseline", "baseline"),
+                                    ("direct", "direct")) if key in part]
+        click.echo(f"  {by_length['column']}={v:<4} {part['n_test']:>3} runs  90% covered / MAE: "
+                   + ",  ".join(parts))
     for f in result.get("folds", []):
         click.echo(f"  without {f['group']:<18} {f['n_test']:>3} runs  90% covered "
                    f"{f['model']['coverage']['90']:>5.0%}  MAE {f['model']['mae']:.3g}")
@@ -84,6 +93,7 @@ def _print_backtest(result: dict) -> None:
 @group_option
 @trials_option
 @run_options
+@k_options
 @click.option("--boot", type=click.IntRange(min=10), default=200, show_default=True,
               help="Bootstrap resamples of the point-fit baseline.")
 @sampler_options
@@ -96,7 +106,7 @@ def _print_backtest(result: dict) -> None:
 @click.option("--json", "as_json", is_flag=True,
               help="Print JSON (a list of results with --cutoffs) instead of a table.")
 def backtest_cmd(runs_csv, cutoff, cutoffs, by_group, law, y_col, group, trials, run,
-                 drop_first, boot, draws,
+                 drop_first, k_column, composition, boot, draws,
                  tune, chains, seed, extrapolation, scheduler, steps_text, threshold, as_json):
     """Backtest a law on RUNS.csv: fit below a compute cutoff, score the forecast above it.
 
@@ -105,7 +115,8 @@ def backtest_cmd(runs_csv, cutoff, cutoffs, by_group, law, y_col, group, trials,
     point fit (Huber on log loss, L-BFGS-B from a grid, bootstrap percentile intervals).
     """
     from forecast.errors import InputError
-    from forecast.questions.backtest import require_exact, split_runs, sweep
+    from forecast.questions.backtest import split_runs, sweep
+    from forecast.questions.crossings import require_exact
     from forecast.runs import read_runs
 
     if by_group and (group is None or cutoff is not None or cutoffs is not None or steps_text):
@@ -116,12 +127,10 @@ def backtest_cmd(runs_csv, cutoff, cutoffs, by_group, law, y_col, group, trials,
     if steps and not 0 < threshold < 1:
         raise InputError(f"--threshold {threshold}: must lie strictly between 0 and 1")
     runs = read_runs(runs_csv, y=y_col, law=law)
-    if run is not None and law.metric != "positive":
-        raise InputError(f"--run applies to a loss (a law of a positive metric), not law "
-                         f"'{law.name}'")
+    from forecast.inference.groups import checked_parts
+
+    checked_parts(runs, law, group, trials, run, k_column)  # bad input before any sampling
     runs = checkpoint_rows(runs, run, drop_first)
-    if group is not None:
-        runs.labels(group, what="for --group")
     for c in levels:
         split_runs(runs, c, law)
     require_exact(runs, steps)
@@ -132,7 +141,8 @@ def backtest_cmd(runs_csv, cutoff, cutoffs, by_group, law, y_col, group, trials,
 
     settings = SamplerSettings(draws=draws, tune=tune, chains=chains, seed=seed)
     common = {"settings": settings, "n_boot": boot, "seed": seed, "extrapolation": extrapolation,
-              "trials": trials, "run": run}
+              "trials": trials, "run": run, "k": k_column,
+              "priors": composition_priors(None, k_column, composition)}
     if by_group:
         from forecast.questions.by_group import leave_group_out
 

@@ -6,7 +6,14 @@ import json
 
 import click
 
-from forecast.cli.options import CONTEXT, LAW_NAMES, group_option, sampler_options, warn
+from forecast.cli.options import (
+    CONTEXT,
+    LAW_NAMES,
+    group_option,
+    sampler_options,
+    trials_option,
+    warn,
+)
 from forecast.cluster import scheduler_option
 
 
@@ -18,13 +25,20 @@ from forecast.cluster import scheduler_option
 @click.option("--y", "y_col", default="loss", show_default=True, metavar="COLUMN",
               help="Metric column (a loss).")
 @group_option
+@trials_option
+@click.option("--k", "k_column", default=None, metavar="COLUMN",
+              help="Compare compositions instead of laws: the table holds one task at several "
+                   "lengths (this column); fit --laws' one accuracy law with gamma_k fitted and "
+                   "with i.i.d. steps (gamma_k = 1), rank them by PSIS-LOO, and with --cutoff "
+                   "backtest both, length by length (docs/groups.md).")
 @click.option("--cutoff", type=float, default=None, metavar="FLOPS",
-              help="Leave-future-out cutoff [default: the largest 20% of runs are held out].")
+              help="Leave-future-out cutoff [default: the largest 20% of runs are held out; "
+                   "with --k, none unless given].")
 @sampler_options
 @scheduler_option("fit the laws")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def compare_cmd(runs_csv, laws_text, y_col, group, cutoff, draws, tune, chains, seed, extrapolation,
-                scheduler, as_json):
+def compare_cmd(runs_csv, laws_text, y_col, group, trials, k_column, cutoff, draws, tune, chains,
+                seed, extrapolation, scheduler, as_json):
     """Rank scaling laws on RUNS.csv by PSIS-LOO and by a leave-future-out score.
 
     Each law is fitted to all runs (for LOO and stacking weights) and to the runs at or below
@@ -35,6 +49,13 @@ def compare_cmd(runs_csv, laws_text, y_col, group, cutoff, draws, tune, chains, 
     from forecast.questions.compare import candidate_laws, compare_laws, lfo_cutoff
     from forecast.runs import read_runs
 
+    if k_column is not None:
+        _compare_compositions(runs_csv, laws_text, y_col, group, trials, k_column, cutoff,
+                              (draws, tune, chains, seed), as_json)
+        return
+    if trials is not None:
+        raise InputError("--trials applies to an accuracy: compare laws of loss without it, or "
+                         "compositions with --k")
     base = read_runs(runs_csv, y=y_col, law="power")
     if laws_text is None:
         laws = candidate_laws(base.frame.columns)
@@ -71,3 +92,50 @@ def compare_cmd(runs_csv, laws_text, y_col, group, cutoff, draws, tune, chains, 
                    f"{r['weight']:>8.2f}{r['pareto_k_bad']:>7d}")
     click.echo(f"chosen (best leave-future-out): {result['chosen']}; best by LOO: "
                f"{result['best_loo']}")
+
+
+def _compare_compositions(runs_csv, laws_text, y_col, group, trials, k_column, cutoff, sampler,
+                          as_json) -> None:
+    from forecast.errors import InputError
+    from forecast.inference.groups import checked_parts
+    from forecast.inference.sampling import SamplerSettings
+    from forecast.laws import get_law
+    from forecast.questions.backtest import split_runs
+    from forecast.questions.composition import compare_compositions
+    from forecast.runs import read_runs
+
+    names = [s.strip() for s in (laws_text or "cloglog").split(",") if s.strip()]
+    if len(names) != 1 or names[0] not in ("logistic", "cloglog"):
+        raise InputError(f"--k compares compositions of one accuracy law: give --laws logistic "
+                         f"or --laws cloglog, not {laws_text!r}")
+    law = get_law(names[0])
+    runs = read_runs(runs_csv, y=y_col, law=law)
+    checked_parts(runs, law, group, trials, None, k_column)
+    if cutoff is not None:
+        split_runs(runs, cutoff, law)
+    for line in runs.warnings:
+        warn(line)
+    draws, tune, chains, seed = sampler
+    settings = SamplerSettings(draws=draws, tune=tune, chains=chains, seed=seed)
+    result = compare_compositions(runs, law, k_column, cutoff=cutoff, settings=settings,
+                                  seed=seed, group=group, trials=trials)
+    if as_json:
+        click.echo(json.dumps(result, indent=2, sort_keys=True))
+        return
+    click.echo(f"compositions of law {result['law']} on {result['y']!r} over lengths "
+               f"{k_column!r} ({result['n_runs']} rows): fitted gamma_k against i.i.d. steps")
+    click.echo(f"{'composition':<13}{'gamma_k [5%, 95%]':>26}{'elpd_loo':>10}{'se':>7}"
+               f"{'k>0.7':>7}" + ("   backtest 90% cov / MAE by length" if cutoff else ""))
+    for r in result["compositions"]:
+        g = r["gamma_k"]
+        gamma = f"{g['median']:.3g} [{g['q05']:.3g}, {g['q95']:.3g}]"
+        line = (f"{r['composition']:<13}{gamma:>26}{r['elpd_loo']:>10.2f}{r['se']:>7.2f}"
+                f"{r['pareto_k_bad']:>7d}")
+        if "backtest" in r:
+            line += "   " + ",  ".join(f"k={v}: {p['coverage_90']:.0%} / {p['mae']:.3g}"
+                                       for v, p in r["backtest"]["by_length"].items())
+        click.echo(line)
+    click.echo(f"LOO: fitted - iid = {result['elpd_diff']:+.2f} (se {result['dse']:.2f}); best "
+               f"by LOO: {result['best_loo']}"
+               + (f"; best backtest of the longest length: {result['best_backtest']}"
+                  if cutoff else ""))

@@ -10,8 +10,10 @@ import click
 from forecast.cli.options import (
     CONTEXT,
     checkpoint_rows,
+    composition_priors,
     fmt,
     group_option,
+    k_options,
     law_option,
     run_options,
     sampler_options,
@@ -36,6 +38,13 @@ def _print_fit_table(summary: dict, out: str) -> None:
     for name, p in summary["params"].items():
         click.echo(f"{name:<8}{fmt(p['median']):>12}{fmt(p['q05']):>12}{fmt(p['q95']):>12}"
                    f"{fmt(p['r_hat']):>8}{p['ess_bulk'] or 0:>10.0f}")
+    comp = summary.get("composition")
+    if comp:
+        g = comp["gamma_k"]
+        click.echo(f"(lengths {', '.join(f'{v:g}' for v in comp['lengths'])} by {comp['k']!r}: "
+                   f"the law is k = {comp['k_ref']:g}'s accuracy, {comp['form']}; steps "
+                   f"{comp['steps']}, gamma_k {fmt(g['median'])} [{fmt(g['q05'])}, "
+                   f"{fmt(g['q95'])}])")
     groups = summary.get("groups")
     if groups:
         tau = groups["tau_decades"]
@@ -80,6 +89,7 @@ def _print_fit_table(summary: dict, out: str) -> None:
 @group_option
 @trials_option
 @run_options
+@k_options
 @click.option("--frontier", is_flag=True,
               help="Fit only the compute frontier: the runs whose metric beats every run of no "
                    "more compute (the envelope of learning curves, Hoffmann et al.'s approach "
@@ -97,7 +107,8 @@ def _print_fit_table(summary: dict, out: str) -> None:
                    "low ESS, a posterior piled against a prior bound); outputs are still written.")
 @click.option("--report", "with_report", is_flag=True,
               help="Also write OUT/report.html and OUT/figures/ (as `forecast report OUT`).")
-def fit_cmd(runs_csv, law, y_col, acc, group, trials, run, drop_first, frontier, out,
+def fit_cmd(runs_csv, law, y_col, acc, group, trials, run, drop_first, k_column, composition,
+            frontier, out,
             priors_path, draws, tune, chains, seed, extrapolation, budget, as_json, strict,
             with_report):
     """Fit a scaling law to RUNS.csv and write OUT/fit.nc and OUT/summary.json.
@@ -116,9 +127,9 @@ def fit_cmd(runs_csv, law, y_col, acc, group, trials, run, drop_first, frontier,
     if run is not None and frontier:
         raise InputError("--run fits every checkpoint of each run, --frontier only the best at "
                          "each compute: give one of them")
-    if run is not None and law.metric != "positive":
-        raise InputError(f"--run applies to a loss (a law of a positive metric), not law "
-                         f"'{law.name}'")
+    from forecast.inference.groups import checked_parts
+
+    checked_parts(runs, law, group, trials, run, k_column)  # bad input before any sampling
     runs = checkpoint_rows(runs, run, drop_first)
     if frontier:
         if "C" not in law.covariates:
@@ -129,7 +140,8 @@ def fit_cmd(runs_csv, law, y_col, acc, group, trials, run, drop_first, frontier,
         if len(runs) < law.n_params + 2:
             raise InputError(f"{runs_csv}: only {len(runs)} runs are on the compute frontier, "
                              f"too few for law '{law.name}'; fit all runs (drop --frontier)")
-    user_priors = load_priors(priors_path) if priors_path else None
+    user_priors = composition_priors(load_priors(priors_path) if priors_path else None,
+                                     k_column, composition)
     if budget is not None and not (budget > 0 and budget < float("inf")):
         raise InputError(f"--budget {budget}: must be a positive number of FLOPs, e.g. 1e24")
     if budget is not None and law.name != "chinchilla":
@@ -144,7 +156,7 @@ def fit_cmd(runs_csv, law, y_col, acc, group, trials, run, drop_first, frontier,
                                progress=sys.stderr.isatty())
     result = fit(runs, law, priors=user_priors, settings=settings,
                  priors_source=str(priors_path or "priors"), acc=acc,
-                 extrapolation=extrapolation, group=group, trials=trials, run=run)
+                 extrapolation=extrapolation, group=group, trials=trials, run=run, k=k_column)
     if budget is not None:
         result.summary["allocation"] = optimal_allocation(result, budget)
     if frontier:

@@ -13,9 +13,9 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 LAW_NAMES = ["power", "pure", "chinchilla", "broken", "logistic", "cloglog"]
 LINK_NAMES = ["exp", "weibull", "logistic"]
 
-__all__ = ["CONTEXT", "LAW_NAMES", "LINK_NAMES", "checkpoint_rows", "fmt", "group_option",
-           "law_option", "link_option", "parse_steps", "run_options", "sampler_options",
-           "trials_option", "warn"]
+__all__ = ["CONTEXT", "LAW_NAMES", "LINK_NAMES", "checkpoint_rows", "composition_priors", "fmt",
+           "group_option", "k_options", "law_option", "link_option", "parse_steps",
+           "run_options", "sampler_options", "trials_option", "warn"]
 
 
 def _to_law(ctx, param, value):
@@ -77,6 +77,30 @@ def run_options(command):
              "the population of runs. Loss laws only; use a law of params and tokens "
              "(chinchilla) when the rows are checkpoints of a few sizes (docs/checkpoints.md)."
     )(command)
+
+
+def k_options(command):
+    """Add ``--k COLUMN`` and ``--composition``: one task at several lengths."""
+    command = click.option(
+        "--composition", type=click.Choice(["fitted", "iid"]), default="fitted",
+        show_default=True,
+        help="With --k: fitted learns gamma_k in acc_k = acc_ref^((k/k_ref)^gamma_k); iid fixes "
+             "gamma_k = 1 (P_k = p^k).")(command)
+    return click.option(
+        "--k", "k_column", default=None, metavar="COLUMN",
+        help="Column of task lengths (e.g. digits, when the table holds 2- and 3-digit "
+             "addition): the law is the accuracy at the shortest length, and how success falls "
+             "with k is fitted jointly with it (a k-step task counts as k_ref (k/k_ref)^gamma_k "
+             "independent steps). Accuracy laws (logistic, cloglog), chance floor 0 "
+             "(docs/groups.md).")(command)
+
+
+def composition_priors(priors: dict | None, k_column: str | None, composition: str
+                       ) -> dict | None:
+    """Return the priors with ``gamma_k`` fixed at 1 for ``--composition iid``."""
+    if k_column is None or composition == "fitted":
+        return priors
+    return {**(priors or {}), "gamma_k": {"dist": "Fixed", "value": 1.0}}
 
 
 def checkpoint_rows(runs, run: str | None, drop_first: float):

@@ -79,10 +79,20 @@ def _add_link_raw(group, y0: float) -> None:
         group["L0"] = group["L0_scaled"] * y0
 
 
+def composition_summary(idata, column: str, data, resolved: dict) -> dict:
+    """Summarise what ``--k`` fitted: the lengths, the form, and ``gamma_k`` (1: i.i.d. steps)."""
+    lengths = np.unique(np.asarray(data.k_ratio) * data.k_ref)
+    fixed = resolved["gamma_k"]["dist"] == "Fixed"
+    return {"k": column, "k_ref": data.k_ref, "lengths": [float(v) for v in lengths],
+            "form": "acc_k = acc_ref^((k / k_ref)^gamma_k)",
+            "gamma_k": quantiles(np.asarray(idata.posterior["gamma_k"]).reshape(-1)),
+            "steps": "i.i.d. (gamma_k fixed at 1)" if fixed else "fitted"}
+
+
 def fit(runs: Runs, law: Law | str = "power", *, priors: dict | None = None,
         settings: SamplerSettings | None = None, priors_source: str = "priors",
         acc: str | None = None, extrapolation: str = "lfo", group: str | None = None,
-        trials: str | int | None = None, run: str | None = None) -> Fit:
+        trials: str | int | None = None, run: str | None = None, k: str | None = None) -> Fit:
     """Fit a scaling law to runs with NUTS.
 
     Parameters
@@ -119,6 +129,12 @@ def fit(runs: Runs, law: Law | str = "power", *, priors: dict | None = None,
         level in log loss, partially pooled (scale ``sigma_run``, prior in
         :data:`forecast.inference.groups.RUN_PRIORS`), so its checkpoints share one deviation
         from the law. Loss laws only; drop each run's first steps before (``Runs.drop_first``).
+    k : str, optional
+        A column of task lengths (one task at several lengths, e.g. 2- and 3-digit addition):
+        the law is the accuracy at the shortest length ``k_ref`` and a length-``k`` row's is
+        ``acc_ref^((k / k_ref)^gamma_k)``, ``gamma_k`` fitted (prior in
+        :data:`forecast.inference.groups.STEPS_PRIORS`; fixed at 1 for i.i.d. steps by the
+        priors ``{"gamma_k": {"dist": "Fixed", "value": 1.0}}``). Accuracy laws only.
 
     Returns
     -------
@@ -148,14 +164,15 @@ def fit(runs: Runs, law: Law | str = "power", *, priors: dict | None = None,
     if extrapolation not in ("lfo", "none"):
         raise InputError(f"--extrapolation {extrapolation}: use 'lfo' or 'none'")
 
-    checked_parts(runs, spec, group, trials, run)
+    checked_parts(runs, spec, group, trials, run, k)
 
     def build(some: Runs):
         acc_values = _accuracy(some, acc, spec) if acc else None
-        labels, counts, of = checked_parts(some, spec, group, trials, run)
-        data = model_data(some, spec, acc=acc_values, groups=labels, trials=counts, runs_of=of)
+        labels, counts, of, lengths = checked_parts(some, spec, group, trials, run, k)
+        data = model_data(some, spec, acc=acc_values, groups=labels, trials=counts, runs_of=of,
+                          steps=lengths)
         user = dict(priors or {})
-        part_user = pop_part_priors(user, group, trials, run)
+        part_user = pop_part_priors(user, group, trials, run, k)
         if acc and "s_scaled" in user:
             raise InputError(f"{priors_source}: 's_scaled' was the old sigmoid link's slope; the "
                              "weibull link's shape is 's', with no units: rename the table [s]")
@@ -164,7 +181,7 @@ def fit(runs: Runs, law: Law | str = "power", *, priors: dict | None = None,
                                   source=priors_source)
         if acc:
             resolved.update(link_priors(link_user, priors_source))
-        add_part_priors(resolved, part_user, group, trials, priors_source, run)
+        add_part_priors(resolved, part_user, group, trials, priors_source, run, k)
         return build_model(data, spec, resolved), data, resolved
 
     model, data, resolved = build(runs)
@@ -187,11 +204,12 @@ def fit(runs: Runs, law: Law | str = "power", *, priors: dict | None = None,
         "geometry": "reference" if natural is not None else "natural",
         "extrapolation": json.dumps(ext), "group": group or "",
         "trials": "" if trials is None else str(trials), "run": run or "",
+        "k": k or "", "k_ref": data.k_ref,
     })
     link = ("s", "L0") + (() if resolved.get("floor", {}).get("dist") == "Fixed" else ("floor",))
     extra = ((link if acc else ()) + (("tau_group",) if group else ())
              + (("sigma_logit",) if trials is not None else ())
-             + (("sigma_run",) if run else ()))
+             + (("sigma_run",) if run else ()) + (("gamma_k",) if k else ()))
     params, divergences, problems = diagnostics(idata, spec, extra)
     groups = None
     if group:
@@ -230,6 +248,8 @@ def fit(runs: Runs, law: Law | str = "power", *, priors: dict | None = None,
     if run:
         summary["checkpoints"] = {"run": run, "training_runs": len(data.run_names),
                                   "rows": len(runs)}
+    if k:
+        summary["composition"] = composition_summary(idata, k, data, resolved)
     if acc:
         summary["link"] = {"name": "weibull", "acc": acc, "formula":
                            "acc = floor + (1 - floor) exp(-(L(C) / L0)^s)",

@@ -14,8 +14,8 @@ from forecast.errors import InputError
 from forecast.laws import Law
 from forecast.runs import Runs
 
-__all__ = ["GROUP_PRIORS", "RUN_PRIORS", "TRIALS_PRIORS", "add_part_priors", "checked_parts",
-           "offset_draws", "pop_part_priors", "trial_counts"]
+__all__ = ["GROUP_PRIORS", "RUN_PRIORS", "STEPS_PRIORS", "TRIALS_PRIORS", "add_part_priors",
+           "checked_parts", "offset_draws", "pop_part_priors", "step_counts", "trial_counts"]
 
 # Accuracies of a known number of items (``--trials``): the logit random effect's scale, in place
 # of the Beta likelihood's kappa. HalfNormal(1.5): models of equal predicted accuracy differ by
@@ -37,6 +37,14 @@ GROUP_PRIORS: dict[str, dict] = {
 # differ by a few percent, sizes off a law of N and D by up to tens of percent
 RUN_PRIORS: dict[str, dict] = {"sigma_run": {"dist": "HalfNormal", "sigma": 0.2}}
 
+# One task at several lengths (``--k digits``): the law is the accuracy of the shortest length
+# k_ref in the table, and a length-k task's is acc_k = acc_ref^((k / k_ref)^gamma_k) (above a
+# chance floor of 0). gamma_k = 1 is i.i.d. steps (P_k = p^k); above 1 each added step is harder
+# than the last (carries, longer contexts), below 1 the steps are correlated (a model that gets
+# one digit right tends to get the next). LogNormal(0, 0.5): 90% between 0.44 and 2.3
+STEPS_PRIORS: dict[str, dict] = {"gamma_k": {"dist": "LogNormal", "mu": 0.0, "sigma": 0.5}}
+IID_STEPS = {"gamma_k": {"dist": "Fixed", "value": 1.0}}
+
 
 def trial_counts(runs: Runs, trials: str | int) -> np.ndarray:
     """Items behind each accuracy: a whole number for all runs, or a column of them."""
@@ -53,9 +61,24 @@ def trial_counts(runs: Runs, trials: str | int) -> np.ndarray:
     return values
 
 
-def checked_parts(runs: Runs, law: Law, group: str | None, trials, run: str | None = None
-                  ) -> tuple:
-    """Group labels, trial counts and training-run labels of the runs, checked for the law."""
+def step_counts(runs: Runs, column: str) -> np.ndarray:
+    """Each row's task length (``--k COLUMN``): whole numbers >= 1, at least two of them."""
+    values = runs.column(column, what="for --k")
+    bad = (values < 1) | (values != np.round(values))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise InputError(f"{runs.source}: --k {column}: {values[i]:g} (line {i + 2}) is not a "
+                         "whole number of steps >= 1")
+    if np.unique(values).size < 2:
+        raise InputError(f"{runs.source}: --k {column}: every row has k = {values[0]:g}; "
+                         "learning how success falls with k needs the task at two or more "
+                         "lengths (drop --k to fit one length)")
+    return values
+
+
+def checked_parts(runs: Runs, law: Law, group: str | None, trials, run: str | None = None,
+                  k: str | None = None) -> tuple:
+    """Group labels, trial counts, training-run labels and task lengths, checked for the law."""
     if group is not None and "C" not in law.covariates:
         raise InputError(f"--group needs a law of compute (power, pure, broken, logistic), not "
                          f"'{law.name}'")
@@ -65,9 +88,13 @@ def checked_parts(runs: Runs, law: Law, group: str | None, trials, run: str | No
     if run is not None and law.metric != "positive":
         raise InputError(f"--run applies to a loss (a law of a positive metric), not law "
                          f"'{law.name}'")
+    if k is not None and (law.metric != "unit" or "C" not in law.covariates):
+        raise InputError(f"--k applies to an accuracy law of compute (logistic, cloglog), not "
+                         f"law '{law.name}'")
     labels = runs.labels(group, what="for --group") if group is not None else None
     counts = trial_counts(runs, trials) if trials is not None else None
-    return labels, counts, runs.labels(run, what="for --run") if run is not None else None
+    of = runs.labels(run, what="for --run") if run is not None else None
+    return labels, counts, of, step_counts(runs, k) if k is not None else None
 
 
 def offset_draws(posterior: np.ndarray, names: list[str], tau: np.ndarray, labels,
@@ -95,9 +122,12 @@ def offset_draws(posterior: np.ndarray, names: list[str], tau: np.ndarray, label
     return np.stack(columns, axis=1) if columns else np.zeros((tau.size, 0))
 
 
-def pop_part_priors(user: dict, group: str | None, trials, run: str | None = None) -> dict:
-    """Take the priors of the groups', trials' and runs' parts out of the user's ``user``."""
+def pop_part_priors(user: dict, group: str | None, trials, run: str | None = None,
+                    k: str | None = None) -> dict:
+    """Take the priors of the groups', trials', runs' and lengths' parts out of ``user``."""
     names = set(GROUP_PRIORS) if group else set()
+    if k is not None:
+        names |= set(STEPS_PRIORS)
     if trials is not None:
         names |= set(TRIALS_PRIORS)
     if run is not None:
@@ -106,15 +136,18 @@ def pop_part_priors(user: dict, group: str | None, trials, run: str | None = Non
 
 
 def add_part_priors(resolved: dict, user: dict, group: str | None, trials, source: str,
-                    run: str | None = None) -> None:
-    """Add the groups', trials' and runs' priors (defaults, or the user's) to ``resolved``.
+                    run: str | None = None, k: str | None = None) -> None:
+    """Add the groups', trials', runs' and lengths' priors (defaults, or the user's).
 
     With ``trials`` the logit random effect's scale replaces the Beta likelihood's ``kappa``,
-    and the chance floor must be fixed.
+    and the chance floor must be fixed; with ``k`` it must be fixed at 0.
     """
     from forecast.inference.model import extra_priors
 
-    for on, part in ((group, GROUP_PRIORS), (run, RUN_PRIORS)):
+    if k is not None and resolved["floor"] != {"dist": "Fixed", "value": 0.0}:
+        raise InputError(f"{source}: --k composes exact-match steps, so the chance floor must "
+                         "be fixed at 0 (floor = {dist = \"Fixed\", value = 0.0}, the default)")
+    for on, part in ((group, GROUP_PRIORS), (run, RUN_PRIORS), (k, STEPS_PRIORS)):
         if on:
             resolved.update(extra_priors(part, {k: v for k, v in user.items() if k in part},
                                          source))

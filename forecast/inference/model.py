@@ -16,14 +16,14 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from forecast.inference.geometry import reference_parameters, uses_reference
-from forecast.inference.groups import GROUP_PRIORS, RUN_PRIORS, TRIALS_PRIORS
+from forecast.inference.groups import GROUP_PRIORS, RUN_PRIORS, STEPS_PRIORS, TRIALS_PRIORS
 from forecast.laws import Law
 from forecast.laws.defaults import KAPPA
 from forecast.runs import Runs
 
-__all__ = ["GROUP_PRIORS", "LINK_PRIORS", "RUN_PRIORS", "TRIALS_PRIORS", "ModelData",
-           "build_model", "data_priors", "empirical_logit", "extra_priors", "group_codes",
-           "link_priors", "model_data"]
+__all__ = ["GROUP_PRIORS", "LINK_PRIORS", "RUN_PRIORS", "STEPS_PRIORS", "TRIALS_PRIORS",
+           "ModelData", "build_model", "data_priors", "empirical_logit", "extra_priors",
+           "group_codes", "link_priors", "model_data"]
 
 # The weibull accuracy link fitted jointly with a loss law (``forecast fit --acc``):
 # ``acc = floor + (1 - floor) exp(-(L / L0)^s)``. ``L0_scaled`` is L0 / y0 (y0: the loss's
@@ -66,6 +66,11 @@ class ModelData:
         checkpoints of one run share a level in log loss.
     run_names : tuple of str
         The training runs, sorted.
+    k_ratio : numpy.ndarray or None
+        Each row's task length over the shortest, ``k / k_ref`` (``forecast fit --k``): the
+        law is the accuracy at ``k_ref``, a row's the law's to the power ``k_ratio^gamma_k``.
+    k_ref : float
+        The shortest task length in the table (1 without ``--k``).
     """
 
     X: dict[str, np.ndarray]
@@ -77,6 +82,8 @@ class ModelData:
     trials: np.ndarray | None = None
     run_index: np.ndarray | None = None
     run_names: tuple[str, ...] = ()
+    k_ratio: np.ndarray | None = None
+    k_ref: float = 1.0
 
 
 def _gmean(a: np.ndarray) -> float:
@@ -91,14 +98,15 @@ def group_codes(labels: np.ndarray) -> tuple[tuple[str, ...], np.ndarray]:
 
 def model_data(runs: Runs, law: Law, refs: Mapping[str, float] | None = None,
                acc: np.ndarray | None = None, groups: np.ndarray | None = None,
-               trials: np.ndarray | None = None, runs_of: np.ndarray | None = None
-               ) -> ModelData:
+               trials: np.ndarray | None = None, runs_of: np.ndarray | None = None,
+               steps: np.ndarray | None = None) -> ModelData:
     """Scale a runs table for a law; ``refs`` (e.g. from an earlier fit) overrides the scales.
 
     ``acc`` (per-step accuracy, one per run) adds the joint weibull link to the model;
     ``groups`` (a label per run) adds a compute offset per group; ``trials`` (items per run)
     makes an accuracy's likelihood binomial with a logit random effect; ``runs_of`` (the
-    training run of each row, a checkpoint table) gives each run a level in log loss.
+    training run of each row, a checkpoint table) gives each run a level in log loss;
+    ``steps`` (each row's task length) composes the law's accuracy to other lengths.
     """
     cov = runs.covariates(law)
     if refs is None:
@@ -110,8 +118,10 @@ def model_data(runs: Runs, law: Law, refs: Mapping[str, float] | None = None,
     names, codes = group_codes(groups) if groups is not None else ((), None)
     trials = None if trials is None else np.asarray(trials, dtype=float)
     run_names, run_index = group_codes(runs_of) if runs_of is not None else ((), None)
+    k_ref = float(np.min(steps)) if steps is not None else 1.0
+    k_ratio = None if steps is None else np.asarray(steps, dtype=float) / k_ref
     return ModelData(X, np.asarray(runs.y, dtype=float), refs, acc, codes, names, trials,
-                     run_index, run_names)
+                     run_index, run_names, k_ratio, k_ref)
 
 
 def _prior(name: str, spec: Mapping[str, float], **kw):
@@ -184,13 +194,25 @@ def _group_offsets(data: ModelData, priors: Mapping[str, dict], X: dict) -> dict
     return {**X, "C": X["C"] * pt.exp(offset[index])}
 
 
-def _run_levels(data: ModelData, priors: Mapping[str, dict], mu):
-    """Multiply each row's mean by its training run's ``exp(level)`` (partially pooled)."""
+def _run_levels(data: ModelData, priors: Mapping[str, dict]):
+    """Each row's training-run level ``sigma_run z_run`` (partially pooled), one per row."""
     sigma = _prior("sigma_run", priors["sigma_run"])
     z = pm.Normal("z_run", 0.0, 1.0, dims="train_run")
     level = pm.Deterministic("run_level", sigma * z, dims="train_run")
     index = pm.Data("run_index", data.run_index, dims="run")
-    return mu * pt.exp(level[index])
+    return level[index]
+
+
+def _composed(data: ModelData, priors: Mapping[str, dict], mu, floor):
+    """Return a row's accuracy at its task length: ``floor + (1 - floor) q^(k_ratio^gamma_k)``.
+
+    ``q`` is the law's accuracy above the floor at the shortest length (``floor`` is 0: the
+    steps are exact-match answers).
+    """
+    gamma = _prior("gamma_k", priors["gamma_k"])
+    ratio = pm.Data("k_ratio", data.k_ratio, dims="run")
+    q = pt.clip((mu - floor) / (1.0 - floor), 1e-12, 1.0)
+    return floor + (1.0 - floor) * pt.exp(pt.log(q) * pt.power(ratio, gamma))
 
 
 def data_priors(data: ModelData, law: Law) -> dict[str, dict]:
@@ -229,7 +251,9 @@ def build_model(data: ModelData, law: Law, priors: Mapping[str, dict],
     (``forecast fit --run``, a table of checkpoints) the mean of every checkpoint of training
     run ``r`` is multiplied by ``exp(run_level[r])``, ``run_level = sigma_run * z_run``,
     ``z_run ~ Normal(0, 1)``: a run's checkpoints share one deviation from the law, so that
-    many checkpoints of a few runs do not weigh as many independent runs.
+    many checkpoints of a few runs do not weigh as many independent runs. With ``data.k_ratio``
+    (``forecast fit --k``, one task at several lengths) the law is the accuracy at the shortest
+    length ``k_ref`` and a row of length ``k`` has ``acc_ref^((k / k_ref)^gamma_k)``.
 
     Parameters
     ----------
@@ -271,10 +295,13 @@ def build_model(data: ModelData, law: Law, priors: Mapping[str, dict],
         theta.update({name.removesuffix("_scaled"): _prior(name, spec)
                       for name, spec in priors.items()
                       if name.removesuffix("_scaled") not in theta
-                      and name not in GROUP_PRIORS and name not in RUN_PRIORS})
+                      and name not in GROUP_PRIORS and name not in RUN_PRIORS
+                      and name not in STEPS_PRIORS})
         mu = law.mean(pt, X, theta)
+        if data.k_ratio is not None:
+            mu = _composed(data, priors, mu, theta["floor"])
         if data.run_index is not None:
-            mu = _run_levels(data, priors, mu)
+            mu = mu * pt.exp(_run_levels(data, priors))
         if law.metric == "unit" and data.trials is not None:
             _binomial_likelihood(data, mu, float(priors["floor"]["value"]),
                                  theta["sigma_logit"])

@@ -72,6 +72,34 @@ class Fit:
         return [str(r) for r in np.asarray(self.idata.posterior["run_level"].coords["train_run"])]
 
     @property
+    def k_column(self) -> str | None:
+        """The column of task lengths (``--k``), or None."""
+        return self.idata.attrs.get("k") or None
+
+    @property
+    def k_ref(self) -> float:
+        """The shortest task length the fit saw: its law is that length's accuracy."""
+        return float(self.idata.attrs.get("k_ref", 1.0))
+
+    def lengths(self, runs: Runs) -> np.ndarray:
+        """Each run's task length (``--k``); runs without the column are of length ``k_ref``."""
+        if self.k_column is not None and self.k_column in runs.frame.columns:
+            return runs.column(self.k_column, what="for the fit's --k")
+        return np.full(runs.flops.size, self.k_ref)
+
+    def composed(self, mean: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """Return the accuracy at ``lengths`` from the law's at ``k_ref``: ``q^((k/k_ref)^g)``.
+
+        ``mean`` has shape ``(draws, len(lengths))``; without ``--k`` it is returned as it is.
+        """
+        if self.k_column is None:
+            return mean
+        floor = self.draws("floor")[:, None]
+        gamma = self.draws("gamma_k")[:, None]
+        q = np.clip((mean - floor) / (1.0 - floor), 0.0, 1.0)
+        return floor + (1.0 - floor) * q ** ((np.asarray(lengths) / self.k_ref)[None, :] ** gamma)
+
+    @property
     def trials(self) -> str:
         """``--trials`` of the fit: a number of items, a column of them, or ``""``."""
         return str(self.idata.attrs.get("trials", ""))
@@ -121,10 +149,12 @@ class Fit:
         At :meth:`covariates` (compute shifted by a group's offset); with ``--run``, times
         ``exp`` of each row's training-run level: the run's own for a run the fit saw, a draw
         from ``Normal(0, sigma_run)`` (one per new run, shared by its rows) otherwise. Rows
-        without the run column (a grid of compute) are one new run.
+        without the run column (a grid of compute) are one new run. With ``--k``, each row's
+        accuracy at its task length (:meth:`composed`).
         """
         raw = {k: v[:, None] for k, v in self.raw().items()}
-        mean = predict(self.law, raw, **self.covariates(runs, rng))
+        mean = self.composed(predict(self.law, raw, **self.covariates(runs, rng)),
+                             self.lengths(runs))
         if self.run_column is None:
             return mean
         col, n = self.run_column, mean.shape[0]
@@ -165,6 +195,8 @@ class Fit:
         if self.run_column is not None:
             names = np.array(self.run_names, dtype=object)
             frame[self.run_column] = names[np.asarray(data["run_index"], dtype=int)]
+        if self.k_column is not None:
+            frame[self.k_column] = np.asarray(data["k_ratio"], dtype=float) * self.k_ref
         return Runs(str(self.idata.attrs.get("source", "")), frame, self.y_name, flops, y,
                     cov.get("N"), cov.get("D"))
 

@@ -29,12 +29,13 @@ import numpy as np
 from forecast.errors import InputError
 from forecast.laws import Law, get_law
 from forecast.questions.baseline import fit_baseline
+from forecast.questions.crossings import crossing_scores, require_exact
 from forecast.questions.direct import fit_direct
 from forecast.questions.predictive import model_draws
 from forecast.runs import Runs
 
-__all__ = ["LEVELS", "backtest", "crossing_scores", "crps", "fit_and_score", "held_out_scores",
-           "observed_crossing", "require_exact", "score", "split_runs", "sweep"]
+__all__ = ["LEVELS", "backtest", "crps", "fit_and_score", "held_out_scores", "length_scores",
+           "score", "split_runs", "sweep"]
 
 LEVELS = (50, 80, 90, 95)
 
@@ -134,75 +135,13 @@ def _per_run(test: Runs, mean: np.ndarray, pred: np.ndarray, base_point: np.ndar
             for i in range(len(test))]
 
 
-def observed_crossing(flops: np.ndarray, success: np.ndarray, threshold: float) -> float | None:
-    """``log10`` compute at which an observed success first reaches ``threshold``.
-
-    Rows are sorted by compute; the crossing is interpolated linearly in ``log10 C`` between the
-    last row below the threshold and the first at or above it (the first row's compute if that
-    one is already there). ``None`` if no row reaches it.
-    """
-    order = np.argsort(flops, kind="stable")
-    x, s = np.log10(np.asarray(flops, dtype=float)[order]), np.asarray(success, float)[order]
-    hit = np.flatnonzero(s >= threshold)
-    if hit.size == 0:
-        return None
-    i = int(hit[0])
-    if i == 0:
-        return float(x[0])
-    x0, x1, s0, s1 = x[i - 1], x[i], s[i - 1], s[i]
-    return float(x0 + (threshold - s0) / (s1 - s0) * (x1 - x0)) if s1 > s0 else float(x1)
-
-
-def require_exact(runs: Runs, ks: Sequence[int]) -> None:
-    """Check that ``runs`` has a numeric column ``exact_k{k}`` for every k (else InputError)."""
-    for k in ks:
-        col = f"exact_k{k}"
-        if col not in runs.frame:
-            raise InputError(f"{runs.source}: no column {col} for the crossing backtest of "
-                             f"--steps {k}; the harness writes exact_k1 .. exact_kK")
-        values = np.asarray(runs.frame[col].astype(float), dtype=float)
-        if not np.all(np.isfinite(values)):
-            raise InputError(f"{runs.source}: column {col} has empty or non-numeric values")
-
-
-def crossing_scores(result, runs: Runs, ks: Sequence[int], cutoff: float, *,
-                    threshold: float = 0.5, link: str | None = None) -> list[dict]:
-    """Score the forecast crossing of each k-step task against the one observed in ``runs``.
-
-    The forecast is :func:`forecast.questions.emergence.emergence` of the fit (runs at or below the
-    cutoff); the observation is :func:`observed_crossing` of the column ``exact_k{k}`` over all
-    runs. ``error_decades`` is the forecast median minus the observed ``log10 C``; ``inside_90``
-    whether the observation lies in the forecast's 90% interval; ``observed_above_cutoff``
-    whether the crossing was beyond the fitted runs (a true forecast) or already in them.
-
-    Raises
-    ------
-    InputError
-        If a column ``exact_k{k}`` is missing or not numeric.
-    """
-    from forecast.questions.emergence import emergence, step_success
-
-    require_exact(runs, ks)
-    forecast = emergence(step_success(result, link), ks, threshold=threshold)
-    out = []
-    for row in forecast["steps"]:
-        k = row["k"]
-        values = np.asarray(runs.frame[f"exact_k{k}"].astype(float), dtype=float)
-        obs = observed_crossing(runs.flops, values, threshold)
-        q = row["log10_flops"]
-        err = None if obs is None or q["median"] is None else q["median"] - obs
-        inside = (obs is not None and q["q05"] is not None
-                  and q["q05"] <= obs <= (np.inf if q["q95"] is None else q["q95"]))
-        out.append({"k": k, "observed_log10_flops": obs, "forecast": q,
-                    "p_never": row["p_never"], "error_decades": err, "inside_90": bool(inside),
-                    "observed_above_cutoff": bool(obs is not None and obs > np.log10(cutoff))})
-    return out
-
-
 def fit_and_score(fit_runs: Runs, test: Runs, law: Law, *, settings, priors, n_boot: int,
                    seed: int, extrapolation: str, group: str | None, trials,
-                   run: str | None = None) -> tuple:
+                   run: str | None = None, k: str | None = None) -> tuple:
     """Fit the model, the point fit and (for an accuracy) the direct law; draw for ``test``.
+
+    With ``k`` (one task at several lengths) the point fit and the direct law are fitted to
+    each length apart, the model to all of them with its composition.
 
     Returns the fit, the result's common part and the draws ``(mean, pred, base_draws,
     base_point)`` (plus the direct law's draws and point, or None) for pooling.
@@ -211,34 +150,94 @@ def fit_and_score(fit_runs: Runs, test: Runs, law: Law, *, settings, priors, n_b
 
     t0 = time.perf_counter()
     result = fit(fit_runs, law, priors=priors, settings=settings, extrapolation=extrapolation,
-                 group=group, trials=trials, run=run)
+                 group=group, trials=trials, run=run, k=k)
     t1 = time.perf_counter()
     rng = np.random.default_rng(seed)
     mean, pred = model_draws(result, test, rng)
-    base = fit_baseline(fit_runs, law, n_boot=n_boot, seed=seed)
+    if k is None:
+        base_raw, *others = _baselines(fit_runs, test, law, n_boot, seed, rng)
+    else:
+        base_raw, *others = _baselines_by_length(fit_runs, test, law, k, n_boot, seed, rng)
+    base_point, base_draws, base_noise, direct = others
     t2 = time.perf_counter()
-    base_point, base_draws = base.predict(test), base.draws(test)
-    base_noise = base.draws(test, rng=rng, noise=True)
-    direct = None
-    if law.metric == "unit":  # the direct law of downstream accuracy, scored beside the model
-        d = fit_direct(fit_runs)
-        direct = (d.draws(test, rng), d.point(test), {"a": d.a, "b": d.b, "s": d.s})
     noise = [n for n in ("sigma", "nu", "kappa") if n in result.idata.posterior]
     common = {
         "law": law.name, "y": fit_runs.y_name, "source": fit_runs.source,
         "n_fit": len(fit_runs), "n_test": len(test),
-        "params": {k: {q: p[q] for q in ("median", "q05", "q95")}
-                   for k, p in result.summary["params"].items()},
+        "params": {name: {q: p[q] for q in ("median", "q05", "q95")}
+                   for name, p in result.summary["params"].items()},
         "noise": {n: float(np.median(result.draws(n))) for n in noise},
         "extrapolation": result.extrapolation,
-        "baseline_params": base.raw,
+        "baseline_params": base_raw,
         "seconds": {"fit": t1 - t0, "baseline": t2 - t1},
         "divergences": result.summary["divergences"],
         "warnings": result.summary["warnings"],
     }
     if "groups" in result.summary:
         common["groups"] = result.summary["groups"]
+    if "composition" in result.summary:
+        common["composition"] = result.summary["composition"]
     return result, common, (mean, pred, base_point, base_draws, base_noise, direct)
+
+
+def _baselines(fit_runs: Runs, test: Runs, law: Law, n_boot: int, seed: int,
+               rng: np.random.Generator) -> tuple:
+    """Fit the point fit and the direct law: parameters, point, draws, noisy draws, direct."""
+    base = fit_baseline(fit_runs, law, n_boot=n_boot, seed=seed)
+    base_point, base_draws = base.predict(test), base.draws(test)
+    base_noise = base.draws(test, rng=rng, noise=True)
+    direct = None
+    if law.metric == "unit":  # the direct law of downstream accuracy, scored beside the model
+        d = fit_direct(fit_runs)
+        direct = (d.draws(test, rng), d.point(test), {"a": d.a, "b": d.b, "s": d.s})
+    return base.raw, base_point, base_draws, base_noise, direct
+
+
+def _baselines_by_length(fit_runs: Runs, test: Runs, law: Law, k: str, n_boot: int, seed: int,
+                         rng: np.random.Generator) -> tuple:
+    """:func:`_baselines` fitted to each task length apart, stitched in ``test``'s order."""
+    at_fit, at_test = fit_runs.column(k), test.column(k)
+    lengths = sorted(set(at_test.tolist()))
+    missing = [v for v in lengths if (at_fit == v).sum() < law.n_params + 2]
+    if missing:
+        raise InputError(f"{fit_runs.source}: --k {k}: length {missing[0]:g} has "
+                         f"{int((at_fit == missing[0]).sum())} runs to fit; the point fit and "
+                         "the direct law of each length need more")
+    parts = {v: _baselines(fit_runs.subset(at_fit == v), test.subset(at_test == v), law,
+                           n_boot, seed, rng) for v in lengths}
+
+    def stitch(i: int, j: int | None = None) -> np.ndarray:
+        first = parts[lengths[0]][i] if j is None else parts[lengths[0]][i][j]
+        out = np.empty(first.shape[:-1] + (len(test),))
+        for v, part in parts.items():
+            out[..., at_test == v] = part[i] if j is None else part[i][j]
+        return out
+
+    direct = None
+    if law.metric == "unit":
+        direct = (stitch(4, 0), stitch(4, 1), {f"k={v:g}": p[4][2] for v, p in parts.items()})
+    return ({f"k={v:g}": p[0] for v, p in parts.items()}, stitch(1), stitch(2), stitch(3),
+            direct)
+
+
+def length_scores(test: Runs, draws: tuple, k: str, rows: list[dict]) -> dict:
+    """``by_length``: the model's, point fit's and direct law's scores of each task length.
+
+    Also labels each row of ``rows`` (the held-out runs) with its length ``k``.
+    """
+    mean, pred, base_point, base_draws, _, direct = draws
+    lengths = test.column(k)
+    for row, v in zip(rows, lengths, strict=True):
+        row["k"] = float(v)
+    out = {}
+    for v in sorted(set(lengths.tolist())):
+        m = lengths == v
+        out[f"{v:g}"] = {"n_test": int(m.sum()),
+                         "model": score(pred[:, m], test.y[m], np.median(mean[:, m], axis=0)),
+                         "baseline": score(base_draws[:, m], test.y[m], base_point[m])}
+        if direct is not None:
+            out[f"{v:g}"]["direct"] = score(direct[0][:, m], test.y[m], direct[1][m])
+    return {"by_length": {"column": k, "lengths": out}}
 
 
 def held_out_scores(test: Runs, draws: tuple, group: str | None) -> dict:
@@ -265,7 +264,8 @@ def backtest(runs: Runs, law: Law | str, cutoff: float, *, settings=None,
              priors: dict | None = None,
              n_boot: int = 200, seed: int = 0, steps: Sequence[int] = (),
              threshold: float = 0.5, extrapolation: str = "lfo", group: str | None = None,
-             trials: str | int | None = None, run: str | None = None) -> dict:
+             trials: str | int | None = None, run: str | None = None,
+             k: str | None = None) -> dict:
     """Fit the model and the baseline below ``cutoff`` and score both on the runs above it.
 
     Parameters
@@ -298,6 +298,10 @@ def backtest(runs: Runs, law: Law | str, cutoff: float, *, settings=None,
     run : str, optional
         The fit's ``--run`` column (checkpoints): a held-out checkpoint of a training run seen
         below the cutoff takes that run's level, one of a new run a draw from the population.
+    k : str, optional
+        The fit's ``--k`` column (one task at several lengths): the model learns its
+        composition from all lengths; the point fit and the direct law are fitted to each
+        length apart; ``by_length`` scores each length's held-out runs.
 
     Returns
     -------
@@ -321,8 +325,10 @@ def backtest(runs: Runs, law: Law | str, cutoff: float, *, settings=None,
     require_exact(runs, steps)
     result, common, draws = fit_and_score(
         fit_runs, test, law, settings=settings, priors=priors, n_boot=n_boot, seed=seed,
-        extrapolation=extrapolation, group=group, trials=trials, run=run)
+        extrapolation=extrapolation, group=group, trials=trials, run=run, k=k)
     out = {"cutoff": float(cutoff), **common, **held_out_scores(test, draws, group)}
+    if k is not None:
+        out.update(length_scores(test, draws, k, out["runs"]))
     if steps:
         out["threshold"] = threshold
         out["crossing"] = crossing_scores(result, runs, steps, cutoff, threshold=threshold)

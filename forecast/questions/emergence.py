@@ -14,207 +14,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from forecast.errors import InputError
-from forecast.inference.extrapolation import decades_beyond
-from forecast.laws import predict
-from forecast.laws.compose import (
-    Composition,
-    cloglog_crossing,
-    logistic_crossing,
-    power_crossing,
-    quantiles,
-    root_crossing,
-    scan_grid,
-)
-from forecast.laws.links import LINKS, Link, get_link
+from forecast.laws.compose import Composition, quantiles, root_crossing, scan_grid
 from forecast.outputs import write_json
+
+# StepSuccess and step_success live in forecast.questions.steps; they are named here too, where
+# the command line, the benchmarks and notebooks have always found them
+from forecast.questions.steps import StepSuccess, step_success
 
 __all__ = ["StepSuccess", "emergence", "step_success", "write_emergence"]
 
-LINK_PARAMS = LINKS["weibull"].params
 CURVE_POINTS = 121
 # The soft and hard curves' widths are measured between these levels of success.
 WIDTH_LEVELS = (0.1, 0.9)
-
-
-@dataclass
-class StepSuccess:
-    """Per-step success ``p(C)`` for every posterior draw of one fit.
-
-    Attributes
-    ----------
-    law : forecast.laws.Law
-        The fitted law.
-    link : forecast.laws.links.Link
-        ``exp`` (``p = exp(-L)``), ``weibull`` (the accuracy link fitted jointly with the law) or
-        ``logistic`` (an accuracy law of a ``from_k``-step task: ``p = P_k0^(1/k0)``).
-    raw : dict of numpy.ndarray
-        The law's (and link's) raw-unit parameters, one column ``(n_draws, 1)`` each.
-    from_k : int
-        Steps in the task whose accuracy the ``logistic`` law was fitted to.
-    source : str
-        Where the fit came from, for messages.
-    kappa, flops_max, z : float, float, numpy.ndarray or None
-        The fit's extrapolation error (:mod:`forecast.inference.extrapolation`): beyond
-        ``flops_max``
-        each draw's loss curve is multiplied by ``exp(kappa log10(C / flops_max) z)``, with
-        one ``z ~ N(0, 1)`` per draw (``(n_draws, 1)``): an uncertain curve, not run noise.
-    shift : numpy.ndarray or None
-        A group's compute offset in decades per draw (``(n_draws, 1)``, a fit with
-        ``--group``): the group's success at ``C`` is the law's at ``C 10^shift``, so its
-        crossings are the law's minus ``shift``.
-    """
-
-    law: object
-    link: Link
-    raw: dict[str, np.ndarray]
-    from_k: int = 1
-    source: str = ""
-    y_name: str = ""
-    flops_range: tuple[float, float] = (1e18, 1e22)
-    notes: list[str] = field(default_factory=list)
-    kappa: float = 0.0
-    flops_max: float = float("inf")
-    z: np.ndarray | None = None
-    shift: np.ndarray | None = None
-
-    @property
-    def n_draws(self) -> int:
-        """Number of posterior draws."""
-        return next(iter(self.raw.values())).shape[0]
-
-    def thin(self, n: int) -> StepSuccess:
-        """Keep the first ``n`` draws (to pair fits of different lengths draw by draw)."""
-        return StepSuccess(self.law, self.link, {k: v[:n] for k, v in self.raw.items()},
-                           self.from_k, self.source, self.y_name, self.flops_range, self.notes,
-                           self.kappa, self.flops_max, None if self.z is None else self.z[:n],
-                           None if self.shift is None else self.shift[:n])
-
-    def p(self, log10_c: np.ndarray) -> np.ndarray:
-        """Per-step success at ``log10`` compute: shape ``(n_draws, m)`` for ``(1, m)`` input."""
-        C = np.power(10.0, log10_c if self.shift is None else log10_c + self.shift)
-        value = predict(self.law, self.raw, C=C)
-        if self.kappa > 0 and self.link.metric == "positive":
-            value = value * np.exp(self.kappa * self.z * decades_beyond(C, self.flops_max))
-        return self.link.success(value, self.raw, self.from_k)
-
-    @property
-    def closed_form(self) -> bool:
-        """Whether crossings have a closed form (power/pure/logistic law, kappa 0)."""
-        return self.law.name in ("power", "pure", "logistic", "cloglog") and self.kappa == 0
-
-    def crossing(self, p_level: float | np.ndarray, *, method: str = "auto") -> np.ndarray:
-        """``log10 C*`` per draw: the least compute with ``p(C) >= p_level``.
-
-        Shape ``(n_draws,)`` for one level, ``(n_draws, n_levels)`` for an array of levels.
-        ``method="root"`` forces the vectorised root-finding even where a closed form exists.
-        """
-        if method == "root" or not self.closed_form:
-            return root_crossing(self.p, p_level)
-        r, level = self.raw, np.atleast_1d(np.asarray(p_level, dtype=float))
-        value = self.link.inverse(level, r, self.from_k)  # the law's value at that success
-        if self.link.metric == "unit":
-            crossing = cloglog_crossing if self.law.name == "cloglog" else logistic_crossing
-            out = crossing(r["floor"], r["s"], r["C50"], value)
-        else:
-            out = power_crossing(r.get("E", 0.0), r["A"], r["alpha"], value)
-        out = np.broadcast_to(out, (self.n_draws, level.size))
-        if self.shift is not None:
-            out = out - self.shift
-        return out[:, 0] if np.ndim(p_level) == 0 else out
-
-
-def _has_acc_link(fit) -> bool:
-    """Whether the fit holds the joint weibull link; an older fit's sigmoid link is an error."""
-    attrs = fit.idata.attrs
-    if not attrs.get("acc"):
-        return False
-    if attrs.get("acc_link") != "weibull":
-        raise InputError(f"{attrs.get('source', 'the fit')}: this fit's accuracy link is the "
-                         "sigmoid link of an older forecast, since replaced by the weibull link; "
-                         "rerun `forecast fit ... --acc COLUMN`")
-    return all(p in fit.idata.posterior for p in LINK_PARAMS)
-
-
-def step_success(fit, link: Link | str | None = None, *, from_k: int = 1, seed: int = 0
-                 ) -> StepSuccess:
-    """Per-step success from a fit, checking that the fit supports the link.
-
-    Parameters
-    ----------
-    fit : forecast.inference.fitting.Fit
-        A fit of a law of compute (``power``, ``pure``, ``broken`` or ``logistic``).
-    link : forecast.laws.links.Link or str, optional
-        ``exp``, ``weibull`` or ``logistic`` (or its name); by default ``logistic`` for a
-        ``logistic`` fit,
-        ``weibull`` for a fit with a joint accuracy link (``forecast fit --acc``), else ``exp``.
-    from_k : int
-        For a ``logistic`` fit: the number of steps of the task it was fitted to (``p`` is its
-        accuracy to the power ``1/from_k``).
-    seed : int
-        Seed of the draws' extrapolation-error ``z`` (used when the fit has ``kappa > 0``).
-
-    Raises
-    ------
-    InputError
-        If the law is not a law of compute alone, or the fit cannot give that link.
-    """
-    law = fit.law
-    src = fit.idata.attrs.get("source", "the fit")
-    if "C" not in law.covariates:
-        raise InputError(f"{src}: emergence needs a law of compute; this fit is '{law.name}' "
-                         "(of params and tokens): refit with --law power or broken")
-    if link is None:
-        link = ("logistic" if law.metric == "unit" else "weibull" if _has_acc_link(fit)
-                else "exp")
-    link = get_link(link)
-    if law.metric != link.metric:
-        what = ("an accuracy (law 'logistic'): use --link logistic" if law.metric == "unit"
-                else f"a loss (law '{law.name}'): use --link exp or weibull")
-        raise InputError(f"--link {link.name}: the fit in {src} is of {what}")
-    if link.params and not _has_acc_link(fit):
-        raise InputError(f"--link {link.name}: the fit in {src} has no accuracy link; refit "
-                         "with `forecast fit RUNS.csv --y step_loss --acc step_acc`")
-    if from_k != 1 and link.metric != "unit":
-        raise InputError("--from-k applies to a logistic fit of a k0-step task's accuracy only")
-    if from_k < 1:
-        raise InputError(f"--from-k {from_k}: must be a whole number of steps >= 1")
-    names = list(law.params) + list(link.params)
-    raw = {name: fit.draws(name)[:, None] for name in names}
-    notes = []
-    if link.name == "exp" and "E" in raw:
-        cap = math.exp(-float(np.median(raw["E"])))
-        notes.append(f"the law's floor E (median {-math.log(cap):.3g}) caps per-step success at "
-                     f"exp(-E) = {cap:.3g}")
-        if fit.y_name == "loss":
-            notes.append("the exp link wants the loss of one step of the task (e.g. --y "
-                         "step_loss), not the average text loss")
-    flops = fit.summary.get("flops_range") or _flops_range(fit)
-    ext = fit.extrapolation
-    kappa = float(ext["kappa_per_decade"]) if law.metric == "positive" else 0.0
-    z = None
-    if kappa > 0:
-        n = next(iter(raw.values())).shape[0]
-        z = np.random.default_rng([seed, 7]).standard_normal((n, 1))
-        notes.append(f"crossings include the law's extrapolation error, {kappa:.3g} per decade "
-                     f"beyond {ext['flops_max']:.3g} FLOPs (refit without the largest runs; "
-                     f"`forecast fit --extrapolation none` leaves it out)")
-    return StepSuccess(law, link, raw, from_k, str(src), fit.y_name,
-                       (float(flops[0]), float(flops[1])), notes, kappa,
-                       float(ext["flops_max"]) if kappa > 0 else float("inf"), z)
-
-
-def _flops_range(fit) -> tuple[float, float]:
-    c0 = fit.refs.get("C", 1e20)
-    if "constant_data" in fit.idata.groups() and "x_C" in fit.idata.constant_data:
-        x = np.asarray(fit.idata.constant_data["x_C"]) * c0
-        return float(x.min()), float(x.max())
-    return c0 / 100.0, c0 * 100.0
 
 
 def _hetero(steps: Sequence[StepSuccess], comp: Composition, k: int, n_hard: int):
@@ -241,6 +57,12 @@ def _crossings(steps: Sequence[StepSuccess], comp: Composition, ks: Sequence[int
     per-step level ``p*``).
     """
     hard_levels = (threshold, *WIDTH_LEVELS)
+    if steps[0].k_power is not None:  # a composition learnt from several lengths: per draw
+        s = steps[0]
+        soft = s.crossing(np.array(WIDTH_LEVELS), method=method)
+        return {k: np.concatenate([root_crossing(lambda x, k=k: s.p(x) ** s.steps_of(k),
+                                                 np.array(hard_levels)), soft], axis=1).T
+                for k in ks}
     if len(steps) == 1:
         levels = [comp.step_level(lvl, k) for k in ks for lvl in hard_levels]
         c = steps[0].crossing(np.array([*levels, *WIDTH_LEVELS]), method=method)
@@ -347,7 +169,10 @@ def emergence(steps: StepSuccess | Sequence[StepSuccess], ks: Sequence[int], *,
     for i, stats in enumerate(per_step, start=1):
         curves["soft"]["per_step"].append({"step": i, **_curve(stats)})
     for k in ks:
-        if len(steps) == 1:  # P_k and k p rise with p: transform p's order statistics
+        if steps[0].k_power is not None:  # P_k = p^(steps per draw): no common transform
+            hard = _curve(_order_stats(ps[0] ** steps[0].steps_of(k)))
+            correct = _curve(per_step[0], lambda q, k=k: k * q)
+        elif len(steps) == 1:  # P_k and k p rise with p: transform p's order statistics
             hard = _curve(per_step[0], lambda q, k=k: comp.success(q, k))
             correct = _curve(per_step[0], lambda q, k=k: k * q)
         else:
@@ -360,6 +185,7 @@ def emergence(steps: StepSuccess | Sequence[StepSuccess], ks: Sequence[int], *,
         "threshold": threshold, "link": first.link.name, "law": first.law.name,
         "y": first.y_name, "from_k": first.from_k, "sources": [s.source for s in steps],
         "heterogeneous": len(steps) > 1, "phi": comp.phi, "allow_errors": comp.allow_errors,
+        "gamma_k": None if first.k_power is None else quantiles(first.k_power[:, 0]),
         "budget": budget, "n_draws": n, "method": method if method == "root" else (
             "closed_form" if len(steps) == 1 and first.closed_form else "root"),
         "steps": rows, "curves": curves, "notes": [note for s in steps for note in s.notes],
@@ -377,6 +203,9 @@ def _check(steps: list[StepSuccess], ks: list[int], threshold: float, comp: Comp
     if len(steps) > 1 and ks[-1] > len(steps):
         raise InputError(f"--steps {ks[-1]}: heterogeneous steps need one fit per step, and "
                          f"{len(steps)} fit(s) were given")
+    if steps[0].k_power is not None and (len(steps) > 1 or not comp.is_chain):
+        raise InputError("the fit learnt its composition from several lengths (--k): give it "
+                         "alone, without --phi or --allow-errors")
     if len(steps) > 1 and comp.phi is not None:
         raise InputError("--phi (correlated steps) needs identical steps: give one --fit")
     if comp.allow_errors >= ks[0]:
