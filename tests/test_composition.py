@@ -135,6 +135,7 @@ def test_fit_emergence_and_backtest_cli_use_the_learnt_composition(tmp_path, len
     em = runner.invoke(main, ["emergence", "--fit", str(out), "--steps", "2,3,6", "--out",
                               str(out)])
     assert em.exit_code == 0, em.output
+    assert "P_k = p^(2 (k/2)^gamma_k), gamma_k fitted (--k)" in em.output
     body = json.loads((out / "emergence.json").read_text())
     assert body["gamma_k"]["q05"] <= body["gamma_k"]["median"] <= body["gamma_k"]["q95"]
     medians = [r["log10_flops"]["median"] for r in body["steps"]]

@@ -15,6 +15,9 @@ def _print_emergence(result: dict, out: str | None) -> None:
         comp = f"E[p^k], p ~ Beta(phi={result['phi']:g})"
     if result["allow_errors"]:
         comp = f"at least k-{result['allow_errors']} of k steps right ({comp} otherwise)"
+    if result.get("gamma_k"):
+        k0 = result["from_k"]
+        comp = f"p^({k0} (k/{k0})^gamma_k), gamma_k fitted (--k)"
     click.echo(f"P_k = {comp}; link {result['link']}, law {result['law']} of "
                f"{result['y']!r}, {result['n_draws']} draws")
     budget = result["budget"] is not None
