@@ -1,4 +1,5 @@
-"""Shared test configuration: a non-interactive plot backend, named seeds, fixture paths."""
+"""Shared test configuration: a non-interactive plot backend, named seeds, fixture paths, and
+the check of a bad-input error (one line, exit status 2)."""
 
 from __future__ import annotations
 
@@ -43,3 +44,17 @@ def within_sd(truth: float, *, draws=None, summary=None, k: float = 4.0) -> bool
     else:
         median, sd = summary["median"], (summary["q95"] - summary["q05"]) / 3.29
     return abs(median - truth) <= k * sd
+
+
+def one_line_error(args, fragment: str) -> None:
+    """Run the CLI on ``args``: exit status 2, no traceback, one line ``Error: ...fragment...``."""
+    from click.testing import CliRunner
+
+    from forecast.cli import main
+
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert len(lines) == 1 and lines[0].startswith("Error: "), lines
+    assert fragment in lines[0], lines[0]

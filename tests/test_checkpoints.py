@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from conftest import named_rng, within_sd
+from conftest import named_rng, one_line_error, within_sd
 
 from forecast.cli import main
 from forecast.errors import InputError
@@ -134,15 +134,6 @@ def test_fit_and_backtest_cli_with_run_on_a_harness_fixture(tmp_path, fixtures_d
         assert r["model"]["q05"] <= r["model"]["median"] <= r["model"]["q95"]
 
 
-def _one_line_error(args, fragment):
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    lines = [ln for ln in result.output.splitlines() if ln.strip()]
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    assert len(lines) == 1 and lines[0].startswith("Error: "), lines
-    assert fragment in lines[0], lines[0]
-
-
 @pytest.mark.parametrize("args, fragment", [
     (["fit", "{csv}", "--law", "chinchilla", "--run", "model"], "no column 'model'"),
     (["fit", "{csv}", "--run", "run_id", "--frontier"], "give one of them"),
@@ -155,6 +146,6 @@ def _one_line_error(args, fragment):
 def test_bad_run_input_is_one_line(tmp_path, fixtures_dir, args, fragment):
     csv = str(fixtures_dir / "harness_lookup.csv")
     out = tmp_path / "out"
-    _one_line_error([a.replace("{csv}", csv) for a in args]
+    one_line_error([a.replace("{csv}", csv) for a in args]
                     + ["--out", out] * (args[0] == "fit"), fragment)
     assert not out.exists()

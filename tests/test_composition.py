@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from conftest import named_rng, within_sd
+from conftest import named_rng, one_line_error, within_sd
 
 from forecast.cli import main
 from forecast.inference.fitting import fit
@@ -168,15 +168,6 @@ def test_compare_ranks_the_fitted_and_the_iid_composition_by_loo(lengths_csv):
                                               - rows["iid"]["elpd_loo"])
 
 
-def _one_line_error(args, fragment):
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    lines = [ln for ln in result.output.splitlines() if ln.strip()]
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    assert len(lines) == 1 and lines[0].startswith("Error: "), lines
-    assert fragment in lines[0], lines[0]
-
-
 @pytest.mark.parametrize("args, fragment", [
     (["fit", "{csv}", "--y", "k", "--k", "k"], "--k applies to an accuracy law"),
     (["fit", "{csv}", "--law", "logistic", "--y", "value", "--k", "depth"], "no column 'depth'"),
@@ -196,7 +187,7 @@ def test_bad_k_input_is_one_line(tmp_path, lengths_csv, args, fragment):
     (tmp_path / "floor.toml").write_text('[floor]\ndist = "Fixed"\nvalue = 0.25\n')
     paths = {"{csv}": lengths_csv, "{one}": tmp_path / "one.csv",
              "{half}": tmp_path / "half.csv", "{floor}": tmp_path / "floor.toml"}
-    _one_line_error([paths.get(a, a) for a in args] + ["--out", tmp_path / "o"]
+    one_line_error([paths.get(a, a) for a in args] + ["--out", tmp_path / "o"]
                     if args[0] == "fit" else [paths.get(a, a) for a in args], fragment)
 
 
@@ -204,5 +195,5 @@ def test_bad_k_input_is_one_line(tmp_path, lengths_csv, args, fragment):
 def test_from_k_is_refused_for_a_fit_that_learnt_its_composition(tmp_path, known_fit):
     _, result = known_fit
     result.save(tmp_path / "fit")
-    _one_line_error(["emergence", "--fit", tmp_path / "fit", "--steps", "4", "--from-k", "3",
+    one_line_error(["emergence", "--fit", tmp_path / "fit", "--steps", "4", "--from-k", "3",
                      "--out", tmp_path / "fit"], "drop --from-k")

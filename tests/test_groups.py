@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from conftest import named_rng, within_sd
+from conftest import named_rng, one_line_error, within_sd
 
 from forecast.cli import main
 from forecast.errors import InputError
@@ -187,15 +187,6 @@ def test_backtest_cutoff_with_groups_keeps_the_json_contract(families_csv):
         assert r["group"].startswith("fam")
 
 
-def _one_line_error(args, fragment):
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    lines = [ln for ln in result.output.splitlines() if ln.strip()]
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    assert len(lines) == 1 and lines[0].startswith("Error: "), lines
-    assert fragment in lines[0], lines[0]
-
-
 @pytest.mark.parametrize("args, fragment", [
     (["fit", "{csv}", "--law", "logistic", "--y", "value", "--group", "team"],
      "no column 'team'"),
@@ -212,7 +203,7 @@ def _one_line_error(args, fragment):
 ])
 def test_bad_group_and_trials_input_is_one_line(tmp_path, families_csv, args, fragment):
     out = tmp_path / "out"
-    _one_line_error([a.replace("{csv}", str(families_csv)) for a in args]
+    one_line_error([a.replace("{csv}", str(families_csv)) for a in args]
                     + ["--out", out] * (args[0] == "fit"), fragment)
     assert not out.exists()
 
@@ -222,7 +213,7 @@ def test_group_with_a_law_of_params_and_tokens_is_refused(tmp_path):
     scale = 2.0 ** np.arange(8)
     pd.DataFrame({"params": 1e8 * scale, "tokens": 2e9 * scale, "loss": 3.5 - 0.1 * np.arange(8),
                   "family": list("aabbccdd")}).to_csv(path, index=False)
-    _one_line_error(["fit", path, "--law", "chinchilla", "--group", "family", "--out",
+    one_line_error(["fit", path, "--law", "chinchilla", "--group", "family", "--out",
                      tmp_path / "o"], "--group needs a law of compute")
 
 
@@ -231,7 +222,7 @@ def test_an_empty_group_cell_names_its_line(tmp_path, families_csv):
     frame.loc[2, "family"] = None
     path = tmp_path / "gap.csv"
     frame.to_csv(path, index=False)
-    _one_line_error(["fit", path, "--law", "logistic", "--y", "value", "--group", "family",
+    one_line_error(["fit", path, "--law", "logistic", "--y", "value", "--group", "family",
                      "--out", tmp_path / "o"], "line 4")
 
 
@@ -240,7 +231,7 @@ def test_leave_group_out_needs_three_groups(tmp_path, families_csv):
     frame = frame[frame.family.isin(["fam00", "fam01"])]
     path = tmp_path / "two.csv"
     frame.to_csv(path, index=False)
-    _one_line_error(["backtest", path, "--law", "logistic", "--y", "value", "--group",
+    one_line_error(["backtest", path, "--law", "logistic", "--y", "value", "--group",
                      "family", "--leave-group-out"], "needs at least 3")
 
 

@@ -98,9 +98,11 @@ def k_options(command):
 def composition_priors(priors: dict | None, k_column: str | None, composition: str
                        ) -> dict | None:
     """Return the priors with ``gamma_k`` fixed at 1 for ``--composition iid``."""
+    from forecast.inference.groups import IID_STEPS
+
     if k_column is None or composition == "fitted":
         return priors
-    return {**(priors or {}), "gamma_k": {"dist": "Fixed", "value": 1.0}}
+    return {**(priors or {}), **IID_STEPS}
 
 
 def checkpoint_rows(runs, run: str | None, drop_first: float):

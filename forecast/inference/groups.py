@@ -14,8 +14,9 @@ from forecast.errors import InputError
 from forecast.laws import Law
 from forecast.runs import Runs
 
-__all__ = ["GROUP_PRIORS", "RUN_PRIORS", "STEPS_PRIORS", "TRIALS_PRIORS", "add_part_priors",
-           "checked_parts", "offset_draws", "pop_part_priors", "step_counts", "trial_counts"]
+__all__ = ["GROUP_PRIORS", "IID_STEPS", "RUN_PRIORS", "STEPS_PRIORS", "TRIALS_PRIORS",
+           "add_part_priors", "checked_parts", "offset_draws", "pop_part_priors", "step_counts",
+           "trial_counts"]
 
 # Accuracies of a known number of items (``--trials``): the logit random effect's scale, in place
 # of the Beta likelihood's kappa. HalfNormal(1.5): models of equal predicted accuracy differ by
@@ -43,7 +44,7 @@ RUN_PRIORS: dict[str, dict] = {"sigma_run": {"dist": "HalfNormal", "sigma": 0.2}
 # than the last (carries, longer contexts), below 1 the steps are correlated (a model that gets
 # one digit right tends to get the next). LogNormal(0, 0.5): 90% between 0.44 and 2.3
 STEPS_PRIORS: dict[str, dict] = {"gamma_k": {"dist": "LogNormal", "mu": 0.0, "sigma": 0.5}}
-IID_STEPS = {"gamma_k": {"dist": "Fixed", "value": 1.0}}
+IID_STEPS: dict[str, dict] = {"gamma_k": {"dist": "Fixed", "value": 1.0}}  # --composition iid
 
 
 def trial_counts(runs: Runs, trials: str | int) -> np.ndarray:
@@ -53,22 +54,22 @@ def trial_counts(runs: Runs, trials: str | int) -> np.ndarray:
         values = np.full(runs.flops.size, float(text))
     else:
         values = runs.column(text, what="for --trials")
+    return _whole(runs, values, f"--trials {text}", "items >= 1; give the test's item count")
+
+
+def _whole(runs: Runs, values: np.ndarray, option: str, what: str) -> np.ndarray:
+    """Return ``values`` if all are whole numbers >= 1, else an InputError naming the line."""
     bad = (values < 1) | (values != np.round(values))
     if bad.any():
         i = int(np.argmax(bad))
-        raise InputError(f"{runs.source}: --trials {text}: {values[i]:g} (line {i + 2}) is not "
-                         "a whole number of items >= 1; give the test's item count")
+        raise InputError(f"{runs.source}: {option}: {values[i]:g} (line {i + 2}) is not a "
+                         f"whole number of {what}")
     return values
 
 
 def step_counts(runs: Runs, column: str) -> np.ndarray:
     """Each row's task length (``--k COLUMN``): whole numbers >= 1, at least two of them."""
-    values = runs.column(column, what="for --k")
-    bad = (values < 1) | (values != np.round(values))
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise InputError(f"{runs.source}: --k {column}: {values[i]:g} (line {i + 2}) is not a "
-                         "whole number of steps >= 1")
+    values = _whole(runs, runs.column(column, what="for --k"), f"--k {column}", "steps >= 1")
     if np.unique(values).size < 2:
         raise InputError(f"{runs.source}: --k {column}: every row has k = {values[0]:g}; "
                          "learning how success falls with k needs the task at two or more "

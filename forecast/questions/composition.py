@@ -16,15 +16,13 @@ import warnings
 
 import numpy as np
 
+from forecast.inference.groups import IID_STEPS
 from forecast.laws import get_law
 from forecast.runs import Runs
 
 __all__ = ["COMPOSITIONS", "compare_compositions"]
 
-COMPOSITIONS = {
-    "fitted": None,
-    "iid": {"gamma_k": {"dist": "Fixed", "value": 1.0}},
-}
+COMPOSITIONS = {"fitted": None, "iid": IID_STEPS}  # the user priors of each
 
 
 def compare_compositions(runs: Runs, law, k: str, *, cutoff: float | None = None,
