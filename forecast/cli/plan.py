@@ -57,7 +57,8 @@ def _print_plan(result: dict, out: str) -> None:
 
 
 @click.command("plan", context_settings=CONTEXT)
-@click.argument("runs_csv", metavar="RUNS.csv", required=False, type=click.Path(dir_okay=True))
+@click.argument("runs_csv", metavar="[RUNS.csv]", required=False,
+                type=click.Path(dir_okay=True))
 @click.option("--fit", "fit_dir", default=None, metavar="DIR",
               help="Plan from this fit folder (`forecast fit --out DIR`) instead of fitting "
                    "RUNS.csv.")
