@@ -197,3 +197,18 @@ def test_from_k_is_refused_for_a_fit_that_learnt_its_composition(tmp_path, known
     result.save(tmp_path / "fit")
     one_line_error(["emergence", "--fit", tmp_path / "fit", "--steps", "4", "--from-k", "3",
                      "--out", tmp_path / "fit"], "drop --from-k")
+
+
+@pytest.mark.slow
+def test_the_report_draws_each_length_against_its_own_curve(known_fit):
+    from forecast.report.figures import fit_figure
+    from forecast.report.group_figures import groups_figure
+
+    _, result = known_fit
+    runs = result.fitted_runs()
+    ax = fit_figure(runs, result).axes[0]
+    assert "median, k = 3" in [line.get_label() for line in ax.get_lines()]
+    three = [c for c in ax.collections if c.get_label() == "runs, k = 3"]
+    assert len(three) == 1 and len(three[0].get_offsets()) == int((runs.column("k") == 3).sum())
+    fig = groups_figure(result, runs)
+    assert fig.axes[1].get_title().endswith("(k = 2)")

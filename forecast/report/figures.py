@@ -41,7 +41,8 @@ def _quantile_bands(draws: np.ndarray) -> dict[str, np.ndarray]:
     return dict(zip(BAND_LEVELS, qs, strict=True))
 
 
-def fit_bands(fit, C: np.ndarray, *, seed: int = 0) -> dict[str, dict[str, np.ndarray]]:
+def fit_bands(fit, C: np.ndarray, *, seed: int = 0, length: float | None = None
+              ) -> dict[str, dict[str, np.ndarray]]:
     """Posterior bands of the law's mean and of a new run's metric at compute ``C``.
 
     For laws of compute the mean is the law at ``C``; for ``chinchilla`` it is the loss along the
@@ -59,6 +60,9 @@ def fit_bands(fit, C: np.ndarray, *, seed: int = 0) -> dict[str, dict[str, np.nd
         Compute in FLOPs, shape ``(m,)``.
     seed : int
         Seed of the new-run noise.
+    length : float, optional
+        For a fit of one task at several lengths (``--k``): the length to draw (default the
+        shortest, the law's own).
 
     Returns
     -------
@@ -75,7 +79,9 @@ def fit_bands(fit, C: np.ndarray, *, seed: int = 0) -> dict[str, dict[str, np.nd
     N = D = None
     if "C" not in fit.law.covariates:
         N, D = compute_optimal({k: v[:, None] for k, v in fit.raw().items()}, C[None, :])
-    grid = Runs("<grid>", pd.DataFrame(), fit.y_name, C, np.empty(0), N, D)
+    frame = (pd.DataFrame({fit.k_column: np.full(C.size, float(length))})
+             if length is not None and fit.k_column is not None else pd.DataFrame())
+    grid = Runs("<grid>", frame, fit.y_name, C, np.empty(0), N, D)
     with np.errstate(over="ignore"):  # a t draw with nu < 1 can overflow exp: cap it
         mean, new = model_draws(fit, grid, np.random.default_rng(seed))
     return {"mean": _quantile_bands(mean), "new": _quantile_bands(np.minimum(new, 1e300))}
@@ -131,6 +137,8 @@ def fit_figure(runs, fit, *, budget: float | None = None, seed: int = 0,
     ax.plot(C, mean["median"], color=MEAN_COLOR, lw=2, label=what, gid="median")
     if law.name == "chinchilla":
         _size_curves(ax, runs, fit, C)
+    elif fit.k_column is not None:
+        _length_curves(ax, runs, fit, C, seed)
     else:
         ax.scatter(runs.flops, runs.y, s=14, color=DATA_COLOR, zorder=5, label="runs",
                    gid="runs")
@@ -154,6 +162,21 @@ def fit_figure(runs, fit, *, budget: float | None = None, seed: int = 0,
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncols=4,
               frameon=False)
     return fig
+
+
+def _length_curves(ax, runs, fit, C: np.ndarray, seed: int) -> None:
+    """Draw a ``--k`` fit's runs by length, with each longer length's median curve."""
+    lengths = runs.column(fit.k_column)
+    ref = lengths == fit.k_ref
+    ax.scatter(runs.flops[ref], runs.y[ref], s=14, color=DATA_COLOR, zorder=5, gid="runs",
+               label=f"runs, {fit.k_column} = {fit.k_ref:g} (the bands)")
+    for i, v in enumerate(sorted(set(lengths[~ref].tolist()))):
+        color = f"C{i + 1}"
+        median = fit_bands(fit, C, seed=seed, length=v)["mean"]["median"]
+        ax.plot(C, median, color=color, lw=1.5, ls="--", label=f"median, {fit.k_column} = {v:g}")
+        mine = lengths == v
+        ax.scatter(runs.flops[mine], runs.y[mine], s=14, color=color, zorder=5, marker="s",
+                   label=f"runs, {fit.k_column} = {v:g}")
 
 
 def _size_curves(ax, runs, fit, C: np.ndarray) -> None:

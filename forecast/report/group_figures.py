@@ -19,7 +19,8 @@ def groups_figure(fit, runs, *, max_curves: int = 13) -> object:
     Left: each group's offset in decades of compute (median, 50% and 90% intervals), most
     efficient first. Right: the law's posterior median at each group's offset, over the
     compute of the runs, with the group's runs as dots of the same colour (at most
-    ``max_curves`` groups, those with the most runs).
+    ``max_curves`` groups, those with the most runs); for a fit of one task at several lengths
+    (``--k``), the shortest length's runs, whose accuracy the law is.
 
     Parameters
     ----------
@@ -32,6 +33,8 @@ def groups_figure(fit, runs, *, max_curves: int = 13) -> object:
     -------
     matplotlib.figure.Figure
     """
+    if fit.k_column is not None:  # one task at several lengths: the law is the shortest one's
+        runs = runs.subset(runs.column(fit.k_column) == fit.k_ref)
     groups = fit.summary["groups"]["groups"]
     order = sorted(groups, key=lambda g: groups[g]["median"])
     fig = new_figure(10.0, max(3.2, 0.28 * len(order) + 1.2))
@@ -67,7 +70,8 @@ def groups_figure(fit, runs, *, max_curves: int = 13) -> object:
         right.set_yscale("log")
     right.set_xlabel("training compute (FLOPs)")
     right.set_ylabel(fit.y_name)
-    right.set_title("each family's median curve and its models", fontsize=10)
+    right.set_title("each family's median curve and its models"
+                    + (f" ({fit.k_column} = {fit.k_ref:g})" if fit.k_column else ""), fontsize=10)
     right.legend(fontsize=7, ncol=2, frameon=False)
     decade_ticks(right, "x")
     return fig
