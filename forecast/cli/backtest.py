@@ -17,6 +17,7 @@ from forecast.cli.options import (
     parse_steps,
     run_options,
     sampler_options,
+    task_option,
     trials_option,
     warn,
 )
@@ -56,12 +57,12 @@ def _print_backtest(result: dict) -> None:
         cov = "".join(f"{s['coverage'][lv]:>7.0%}" for lv in ("50", "80", "90", "95"))
         click.echo(f"{label:<16}{s['median_ape']:>10.2f}%{s['mae']:>9.4g}{cov}"
                    f"{s['crps']:>10.4g}")
-    by_length = result.get("by_length")
-    for v, part in (by_length or {}).get("lengths", {}).items():
+    by_part = result.get("by_length") or result.get("by_task") or {}
+    for v, part in (by_part.get("lengths") or by_part.get("tasks") or {}).items():
         parts = [f"{label} {part[key]['coverage']['90']:.0%} / {part[key]['mae']:.3g}"
                  for key, label in (("model", "model"), ("baseline", "baseline"),
                                     ("direct", "direct")) if key in part]
-        click.echo(f"  {by_length['column']}={v:<4} {part['n_test']:>3} runs  90% covered / MAE: "
+        click.echo(f"  {by_part['column']}={v:<4} {part['n_test']:>3} runs  90% covered / MAE: "
                    + ",  ".join(parts))
     for f in result.get("folds", []):
         click.echo(f"  without {f['group']:<18} {f['n_test']:>3} runs  90% covered "
@@ -94,6 +95,7 @@ def _print_backtest(result: dict) -> None:
 @trials_option
 @run_options
 @k_options
+@task_option
 @click.option("--boot", type=click.IntRange(min=10), default=200, show_default=True,
               help="Bootstrap resamples of the point-fit baseline.")
 @sampler_options
@@ -106,7 +108,7 @@ def _print_backtest(result: dict) -> None:
 @click.option("--json", "as_json", is_flag=True,
               help="Print JSON (a list of results with --cutoffs) instead of a table.")
 def backtest_cmd(runs_csv, cutoff, cutoffs, by_group, law, y_col, group, trials, run,
-                 drop_first, k_column, composition, boot, draws,
+                 drop_first, k_column, composition, task, boot, draws,
                  tune, chains, seed, extrapolation, scheduler, steps_text, threshold, as_json):
     """Backtest a law on RUNS.csv: fit below a compute cutoff, score the forecast above it.
 
@@ -129,7 +131,7 @@ def backtest_cmd(runs_csv, cutoff, cutoffs, by_group, law, y_col, group, trials,
     runs = read_runs(runs_csv, y=y_col, law=law)
     from forecast.inference.groups import checked_parts
 
-    checked_parts(runs, law, group, trials, run, k_column)  # bad input before any sampling
+    checked_parts(runs, law, group, trials, run, k_column, task)  # bad input before sampling
     runs = checkpoint_rows(runs, run, drop_first)
     for c in levels:
         split_runs(runs, c, law)
@@ -141,7 +143,7 @@ def backtest_cmd(runs_csv, cutoff, cutoffs, by_group, law, y_col, group, trials,
 
     settings = SamplerSettings(draws=draws, tune=tune, chains=chains, seed=seed)
     common = {"settings": settings, "n_boot": boot, "seed": seed, "extrapolation": extrapolation,
-              "trials": trials, "run": run, "k": k_column,
+              "trials": trials, "run": run, "k": k_column, "task": task,
               "priors": composition_priors(None, k_column, composition)}
     if by_group:
         from forecast.questions.by_group import leave_group_out

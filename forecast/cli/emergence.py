@@ -83,11 +83,13 @@ def _print_groups(groups: dict, threshold: float) -> None:
               help="The task still succeeds with this many wrong steps.")
 @click.option("--budget", type=float, default=None, metavar="FLOPS",
               help="Also print the probability of crossing within this compute.")
+@click.option("--task", default=None, metavar="NAME",
+              help="For a fit of several tasks (`forecast fit --task`): the task to forecast.")
 @click.option("--out", default=None, type=click.Path(),
               help="Folder for emergence.json (default: the first --fit folder).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result JSON instead of a table.")
-def emergence_cmd(fit_dirs, steps_text, threshold, link, from_k, phi, allow_errors, budget, out,
-                  as_json):
+def emergence_cmd(fit_dirs, steps_text, threshold, link, from_k, phi, allow_errors, budget, task,
+                  out, as_json):
     """Forecast the compute at which a k-step task crosses THRESHOLD, for k = 1..K.
 
     Writes emergence.json (crossings and the curves of P_k and of the soft metrics) next to the
@@ -110,7 +112,7 @@ def emergence_cmd(fit_dirs, steps_text, threshold, link, from_k, phi, allow_erro
     from forecast.laws.compose import Composition
     from forecast.questions.emergence import emergence, step_success, write_emergence
 
-    fits = [load_fit(d) for d in fit_dirs]
+    fits = [load_fit(d).one_task(task) for d in fit_dirs]
     steps = [step_success(f, link, from_k=from_k, seed=i) for i, f in enumerate(fits)]
     kwargs = {"threshold": threshold, "budget": budget,
               "composition": Composition(phi=phi, allow_errors=allow_errors)}

@@ -17,6 +17,7 @@ from forecast.cli.options import (
     law_option,
     run_options,
     sampler_options,
+    task_option,
     trials_option,
     warn,
 )
@@ -38,6 +39,10 @@ def _print_fit_table(summary: dict, out: str) -> None:
     for name, p in summary["params"].items():
         click.echo(f"{name:<8}{fmt(p['median']):>12}{fmt(p['q05']):>12}{fmt(p['q95']):>12}"
                    f"{fmt(p['r_hat']):>8}{p['ess_bulk'] or 0:>10.0f}")
+    for name, t in (summary.get("tasks") or {}).items():
+        own = "  ".join(f"{p} {fmt(q['median'])} [{fmt(q['q05'])}, {fmt(q['q95'])}]"
+                        for p, q in t["params"].items() if q["sd"] > 0)
+        click.echo(f"  task {name} ({t['n_runs']} runs): {own}")
     comp = summary.get("composition")
     if comp:
         g = comp["gamma_k"]
@@ -90,6 +95,7 @@ def _print_fit_table(summary: dict, out: str) -> None:
 @trials_option
 @run_options
 @k_options
+@task_option
 @click.option("--frontier", is_flag=True,
               help="Fit only the compute frontier: the runs whose metric beats every run of no "
                    "more compute (the envelope of learning curves, Hoffmann et al.'s approach "
@@ -108,7 +114,7 @@ def _print_fit_table(summary: dict, out: str) -> None:
 @click.option("--report", "with_report", is_flag=True,
               help="Also write OUT/report.html and OUT/figures/ (as `forecast report OUT`).")
 def fit_cmd(runs_csv, law, y_col, acc, group, trials, run, drop_first, k_column, composition,
-            frontier, out,
+            task, frontier, out,
             priors_path, draws, tune, chains, seed, extrapolation, budget, as_json, strict,
             with_report):
     """Fit a scaling law to RUNS.csv and write OUT/fit.nc and OUT/summary.json.
@@ -129,7 +135,10 @@ def fit_cmd(runs_csv, law, y_col, acc, group, trials, run, drop_first, k_column,
                          "each compute: give one of them")
     from forecast.inference.groups import checked_parts
 
-    checked_parts(runs, law, group, trials, run, k_column)  # bad input before any sampling
+    checked_parts(runs, law, group, trials, run, k_column, task)  # bad input before sampling
+    if task is not None and with_report:
+        raise InputError("--report of a fit of several tasks: run `forecast report OUT --task "
+                         "NAME` after the fit, one task at a time")
     runs = checkpoint_rows(runs, run, drop_first)
     if frontier:
         if "C" not in law.covariates:
@@ -156,7 +165,8 @@ def fit_cmd(runs_csv, law, y_col, acc, group, trials, run, drop_first, k_column,
                                progress=sys.stderr.isatty())
     result = fit(runs, law, priors=user_priors, settings=settings,
                  priors_source=str(priors_path or "priors"), acc=acc,
-                 extrapolation=extrapolation, group=group, trials=trials, run=run, k=k_column)
+                 extrapolation=extrapolation, group=group, trials=trials, run=run, k=k_column,
+                 task=task)
     if budget is not None:
         result.summary["allocation"] = optimal_allocation(result, budget)
     if frontier:

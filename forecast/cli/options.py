@@ -15,7 +15,7 @@ LINK_NAMES = ["exp", "weibull", "logistic"]
 
 __all__ = ["CONTEXT", "LAW_NAMES", "LINK_NAMES", "checkpoint_rows", "composition_priors", "fmt",
            "group_option", "k_options", "law_option", "link_option", "parse_steps",
-           "run_options", "sampler_options", "trials_option", "warn"]
+           "run_options", "sampler_options", "task_option", "trials_option", "warn"]
 
 
 def _to_law(ctx, param, value):
@@ -77,6 +77,17 @@ def run_options(command):
              "the population of runs. Loss laws only; use a law of params and tokens "
              "(chinchilla) when the rows are checkpoints of a few sizes (docs/checkpoints.md)."
     )(command)
+
+
+def task_option(command):
+    """Add ``--task COLUMN``: several tasks of the same models, sharing the groups' offsets."""
+    return click.option(
+        "--task", default=None, metavar="COLUMN",
+        help="Column of tasks, for a table of several tasks of the same models (e.g. four "
+             "arithmetic tasks): each task gets its own law (slope, midpoint) and scatter, and "
+             "the --group offsets are shared by all tasks, so a task with little signal borrows "
+             "the families' places from the others. Accuracy laws of compute; `emergence` and "
+             "`report` then take --task NAME (docs/groups.md).")(command)
 
 
 def k_options(command):

@@ -13,7 +13,9 @@ from forecast.cli.options import CONTEXT
               help="Compute budget to mark on the fit (default: the fit's or emergence's).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the new-run bands' noise and of the pair plot's thinning.")
-def report_cmd(fit_dir, budget, seed):
+@click.option("--task", default=None, metavar="NAME",
+              help="For a fit of several tasks (`forecast fit --task`): the task to report.")
+def report_cmd(fit_dir, budget, seed, task):
     """Write DIR/report.html (self-contained) and DIR/figures/*.png for the fit in DIR.
 
     Adds the emergence forecast, backtest calibration and law comparison when DIR holds
@@ -25,5 +27,5 @@ def report_cmd(fit_dir, budget, seed):
         raise InputError(f"--budget {budget}: must be a positive number of FLOPs, e.g. 1e24")
     from forecast.report import make_report
 
-    path = make_report(fit_dir, budget=budget, seed=seed)
+    path = make_report(fit_dir, budget=budget, seed=seed, task=task)
     click.echo(f"wrote {path} and {path.parent / 'figures'}/*.png")

@@ -79,6 +79,26 @@ def _add_link_raw(group, y0: float) -> None:
         group["L0"] = group["L0_scaled"] * y0
 
 
+def _task_diagnostics(idata, law: Law, extra: tuple, data) -> tuple:
+    """:func:`diagnostics` of each task's parameters (``--task``) and of the shared ones.
+
+    Returns the shared parameters' summary, the divergences, the warnings (each task's named)
+    and per task ``params`` (its own) and ``n_runs``.
+    """
+    names = list(law.params) + list(extra)
+    own = [n for n in names if "task" in idata.posterior[n].dims]
+    tasks, problems = {}, []
+    for j, name in enumerate(data.task_names):
+        view = idata.sel(task=name)  # the shared ones are unchanged
+        params, divergences, issues = diagnostics(view, law, tuple(extra))
+        tasks[name] = {"params": {n: params[n] for n in own},
+                       "n_runs": int(np.sum(data.task_index == j))}
+        problems += [f"task {name}: {p}" for p in issues if "divergent" not in p]
+        problems += [p for p in issues if "divergent" in p and p not in problems]
+    shared = {n: params[n] for n in names if n not in own}
+    return shared, divergences, problems, tasks
+
+
 def composition_summary(idata, column: str, data, resolved: dict) -> dict:
     """Summarise what ``--k`` fitted: the lengths, the form, and ``gamma_k`` (1: i.i.d. steps)."""
     lengths = np.unique(np.asarray(data.k_ratio) * data.k_ref)
@@ -92,7 +112,8 @@ def composition_summary(idata, column: str, data, resolved: dict) -> dict:
 def fit(runs: Runs, law: Law | str = "power", *, priors: dict | None = None,
         settings: SamplerSettings | None = None, priors_source: str = "priors",
         acc: str | None = None, extrapolation: str = "lfo", group: str | None = None,
-        trials: str | int | None = None, run: str | None = None, k: str | None = None) -> Fit:
+        trials: str | int | None = None, run: str | None = None, k: str | None = None,
+        task: str | None = None) -> Fit:
     """Fit a scaling law to runs with NUTS.
 
     Parameters
@@ -135,6 +156,12 @@ def fit(runs: Runs, law: Law | str = "power", *, priors: dict | None = None,
         ``acc_ref^((k / k_ref)^gamma_k)``, ``gamma_k`` fitted (prior in
         :data:`forecast.inference.groups.STEPS_PRIORS`; fixed at 1 for i.i.d. steps by the
         priors ``{"gamma_k": {"dist": "Fixed", "value": 1.0}}``). Accuracy laws only.
+    task : str, optional
+        A column of task labels (several tasks of the same models, e.g. four arithmetic tasks):
+        each task gets its own slope, midpoint and scatter
+        (:data:`forecast.inference.model.PER_TASK`), the groups'
+        offsets are shared by all tasks; :meth:`Fit.task_view` is one task's fit. Accuracy
+        laws of compute only.
 
     Returns
     -------
@@ -164,13 +191,14 @@ def fit(runs: Runs, law: Law | str = "power", *, priors: dict | None = None,
     if extrapolation not in ("lfo", "none"):
         raise InputError(f"--extrapolation {extrapolation}: use 'lfo' or 'none'")
 
-    checked_parts(runs, spec, group, trials, run, k)
+    checked_parts(runs, spec, group, trials, run, k, task)
 
     def build(some: Runs):
         acc_values = _accuracy(some, acc, spec) if acc else None
-        labels, counts, of, lengths = checked_parts(some, spec, group, trials, run, k)
+        labels, counts, of, lengths, tasks = checked_parts(some, spec, group, trials, run, k,
+                                                           task)
         data = model_data(some, spec, acc=acc_values, groups=labels, trials=counts, runs_of=of,
-                          steps=lengths)
+                          steps=lengths, tasks=tasks)
         user = dict(priors or {})
         part_user = pop_part_priors(user, group, trials, run, k)
         if acc and "s_scaled" in user:
@@ -204,13 +232,16 @@ def fit(runs: Runs, law: Law | str = "power", *, priors: dict | None = None,
         "geometry": "reference" if natural is not None else "natural",
         "extrapolation": json.dumps(ext), "group": group or "",
         "trials": "" if trials is None else str(trials), "run": run or "",
-        "k": k or "", "k_ref": data.k_ref,
+        "k": k or "", "k_ref": data.k_ref, "task": task or "",
     })
     link = ("s", "L0") + (() if resolved.get("floor", {}).get("dist") == "Fixed" else ("floor",))
     extra = ((link if acc else ()) + (("tau_group",) if group else ())
              + (("sigma_logit",) if trials is not None else ())
              + (("sigma_run",) if run else ()) + (("gamma_k",) if k else ()))
-    params, divergences, problems = diagnostics(idata, spec, extra)
+    if task:
+        params, divergences, problems, tasks = _task_diagnostics(idata, spec, extra, data)
+    else:
+        params, divergences, problems = diagnostics(idata, spec, extra)
     groups = None
     if group:
         groups, group_problems = group_summary(idata, group)
@@ -248,6 +279,9 @@ def fit(runs: Runs, law: Law | str = "power", *, priors: dict | None = None,
     if run:
         summary["checkpoints"] = {"run": run, "training_runs": len(data.run_names),
                                   "rows": len(runs)}
+    if task:
+        summary["tasks"] = tasks
+        summary["task"] = task
     if k:
         summary["composition"] = composition_summary(idata, k, data, resolved)
     if acc:

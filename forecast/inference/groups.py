@@ -78,8 +78,8 @@ def step_counts(runs: Runs, column: str) -> np.ndarray:
 
 
 def checked_parts(runs: Runs, law: Law, group: str | None, trials, run: str | None = None,
-                  k: str | None = None) -> tuple:
-    """Group labels, trial counts, training-run labels and task lengths, checked for the law."""
+                  k: str | None = None, task: str | None = None) -> tuple:
+    """Group labels, trial counts, training-run labels, task lengths and task labels, checked."""
     if group is not None and "C" not in law.covariates:
         raise InputError(f"--group needs a law of compute (power, pure, broken, logistic), not "
                          f"'{law.name}'")
@@ -92,10 +92,20 @@ def checked_parts(runs: Runs, law: Law, group: str | None, trials, run: str | No
     if k is not None and (law.metric != "unit" or "C" not in law.covariates):
         raise InputError(f"--k applies to an accuracy law of compute (logistic, cloglog), not "
                          f"law '{law.name}'")
+    if task is not None and (law.metric != "unit" or "C" not in law.covariates):
+        raise InputError(f"--task applies to an accuracy law of compute (logistic, cloglog), "
+                         f"not law '{law.name}'")
+    if task is not None and k is not None:
+        raise InputError("--task and --k: give one of them (several tasks share family offsets; "
+                         "one task at several lengths shares its law)")
     labels = runs.labels(group, what="for --group") if group is not None else None
     counts = trial_counts(runs, trials) if trials is not None else None
     of = runs.labels(run, what="for --run") if run is not None else None
-    return labels, counts, of, step_counts(runs, k) if k is not None else None
+    tasks = runs.labels(task, what="for --task") if task is not None else None
+    if tasks is not None and np.unique(tasks).size < 2:
+        raise InputError(f"{runs.source}: --task {task}: every row is task '{tasks[0]}'; give "
+                         "two or more tasks, or drop --task")
+    return labels, counts, of, step_counts(runs, k) if k is not None else None, tasks
 
 
 def offset_draws(posterior: np.ndarray, names: list[str], tau: np.ndarray, labels,

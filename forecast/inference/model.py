@@ -71,6 +71,11 @@ class ModelData:
         law is the accuracy at ``k_ref``, a row's the law's to the power ``k_ratio^gamma_k``.
     k_ref : float
         The shortest task length in the table (1 without ``--k``).
+    task_index : numpy.ndarray or None
+        Each row's task as an index into ``task_names`` (``forecast fit --task``): each task
+        has its own law (slope, midpoint) and scatter, the groups' offsets are shared.
+    task_names : tuple of str
+        The tasks, sorted.
     """
 
     X: dict[str, np.ndarray]
@@ -84,6 +89,8 @@ class ModelData:
     run_names: tuple[str, ...] = ()
     k_ratio: np.ndarray | None = None
     k_ref: float = 1.0
+    task_index: np.ndarray | None = None
+    task_names: tuple[str, ...] = ()
 
 
 def _gmean(a: np.ndarray) -> float:
@@ -99,14 +106,16 @@ def group_codes(labels: np.ndarray) -> tuple[tuple[str, ...], np.ndarray]:
 def model_data(runs: Runs, law: Law, refs: Mapping[str, float] | None = None,
                acc: np.ndarray | None = None, groups: np.ndarray | None = None,
                trials: np.ndarray | None = None, runs_of: np.ndarray | None = None,
-               steps: np.ndarray | None = None) -> ModelData:
+               steps: np.ndarray | None = None, tasks: np.ndarray | None = None
+               ) -> ModelData:
     """Scale a runs table for a law; ``refs`` (e.g. from an earlier fit) overrides the scales.
 
     ``acc`` (per-step accuracy, one per run) adds the joint weibull link to the model;
     ``groups`` (a label per run) adds a compute offset per group; ``trials`` (items per run)
     makes an accuracy's likelihood binomial with a logit random effect; ``runs_of`` (the
     training run of each row, a checkpoint table) gives each run a level in log loss;
-    ``steps`` (each row's task length) composes the law's accuracy to other lengths.
+    ``steps`` (each row's task length) composes the law's accuracy to other lengths;
+    ``tasks`` (a label per row) gives each task its own law, sharing the groups' offsets.
     """
     cov = runs.covariates(law)
     if refs is None:
@@ -120,8 +129,13 @@ def model_data(runs: Runs, law: Law, refs: Mapping[str, float] | None = None,
     run_names, run_index = group_codes(runs_of) if runs_of is not None else ((), None)
     k_ref = float(np.min(steps)) if steps is not None else 1.0
     k_ratio = None if steps is None else np.asarray(steps, dtype=float) / k_ref
+    task_names, task_index = group_codes(tasks) if tasks is not None else ((), None)
     return ModelData(X, np.asarray(runs.y, dtype=float), refs, acc, codes, names, trials,
-                     run_index, run_names, k_ratio, k_ref)
+                     run_index, run_names, k_ratio, k_ref, task_index, task_names)
+
+
+# With several tasks (``--task``) these get one value per task; the rest are shared
+PER_TASK = ("s", "log_x50", "kappa", "sigma_logit")
 
 
 def _prior(name: str, spec: Mapping[str, float], **kw):
@@ -201,6 +215,19 @@ def _run_levels(data: ModelData, priors: Mapping[str, dict]):
     level = pm.Deterministic("run_level", sigma * z, dims="train_run")
     index = pm.Data("run_index", data.run_index, dims="run")
     return level[index]
+
+
+def _task_parameters(data: ModelData, priors: Mapping[str, dict]) -> dict:
+    """One value per task of each :data:`PER_TASK` parameter, read off at each row's task."""
+    index = pm.Data("task_index", data.task_index, dims="run")
+    out = {}
+    for name in PER_TASK:
+        if name in priors:
+            spec = priors[name]
+            value = (_prior(name, spec) if spec["dist"] == "Fixed"
+                     else _prior(name, spec, dims="task"))
+            out[name] = value if spec["dist"] == "Fixed" else value[index]
+    return out
 
 
 def _composed(data: ModelData, priors: Mapping[str, dict], mu, floor):
@@ -284,6 +311,8 @@ def build_model(data: ModelData, law: Law, priors: Mapping[str, dict],
         coords["group"] = list(data.group_names)
     if data.run_index is not None:
         coords["train_run"] = list(data.run_names)
+    if data.task_index is not None:
+        coords["task"] = list(data.task_names)
     with pm.Model(coords=coords) as model:
         X = {k: pm.Data(f"x_{k}", v, dims="run") for k, v in data.X.items()}
         if data.groups is not None:
@@ -296,7 +325,10 @@ def build_model(data: ModelData, law: Law, priors: Mapping[str, dict],
                       for name, spec in priors.items()
                       if name.removesuffix("_scaled") not in theta
                       and name not in GROUP_PRIORS and name not in RUN_PRIORS
-                      and name not in STEPS_PRIORS})
+                      and name not in STEPS_PRIORS
+                      and (data.task_index is None or name not in PER_TASK)})
+        if data.task_index is not None:
+            theta.update(_task_parameters(data, priors))
         mu = law.mean(pt, X, theta)
         if data.k_ratio is not None:
             mu = _composed(data, priors, mu, theta["floor"])

@@ -72,6 +72,55 @@ class Fit:
         return [str(r) for r in np.asarray(self.idata.posterior["run_level"].coords["train_run"])]
 
     @property
+    def task_column(self) -> str | None:
+        """The column of tasks (``--task``: several tasks sharing the groups' offsets), or None."""
+        return self.idata.attrs.get("task") or None
+
+    @property
+    def task_names(self) -> list[str]:
+        """The tasks the fit saw (empty without ``--task``)."""
+        if self.task_column is None:
+            return []
+        return [str(t) for t in np.asarray(self.idata.posterior.coords["task"])]
+
+    def one_task(self, name: str | None) -> Fit:
+        """Return this fit, or for a fit of several tasks (``--task``) task ``name``'s view."""
+        if self.task_column is None:
+            if name is not None:
+                raise InputError(f"--task {name}: this fit is of one task (fit without --task)")
+            return self
+        if name is None:
+            raise InputError(f"this fit holds several tasks (--task {self.task_column}: "
+                             f"{', '.join(self.task_names)}); give --task NAME")
+        return self.task_view(name)
+
+    def task_view(self, name: str) -> Fit:
+        """Return the fit as one task's: its own law and scatter, the shared offsets, its rows.
+
+        Every question (a forecast, emergence, a report) is asked of one task's view; the
+        view is an ordinary fit without ``--task``.
+        """
+        import arviz as az
+
+        if name not in self.task_names:
+            raise InputError(f"--task {name}: the fit's tasks are {', '.join(self.task_names)}")
+        j = self.task_names.index(name)
+        rows = np.asarray(self.idata.constant_data["task_index"]) == j
+        groups = {}
+        for g in self.idata.groups():
+            data = getattr(self.idata, g)
+            if "task" in data.dims:
+                data = data.sel(task=name, drop=True)
+            if "run" in data.dims:
+                data = data.isel(run=np.flatnonzero(rows))
+            groups[g] = data
+        view = az.InferenceData(**groups)
+        view.attrs.update({**self.idata.attrs, "task": "", "task_of": f"{self.task_column}={name}"})
+        summary = {**self.summary, "params": {**self.summary.get("params", {}),
+                                              **self.summary["tasks"][name]["params"]}}
+        return Fit(view, self.law, self.refs, self.priors, self.y_name, summary)
+
+    @property
     def k_column(self) -> str | None:
         """The column of task lengths (``--k``), or None."""
         return self.idata.attrs.get("k") or None
@@ -152,6 +201,8 @@ class Fit:
         without the run column (a grid of compute) are one new run. With ``--k``, each row's
         accuracy at its task length (:meth:`composed`).
         """
+        if self.task_column is not None:
+            return self.by_task(runs, lambda view, some: view.mean(some, rng))
         raw = {k: v[:, None] for k, v in self.raw().items()}
         mean = self.composed(predict(self.law, raw, **self.covariates(runs, rng)),
                              self.lengths(runs))
@@ -163,6 +214,27 @@ class Fit:
         post = np.asarray(self.idata.posterior["run_level"]).reshape(n, -1)
         levels = offset_draws(post, self.run_names, self.draws("sigma_run"), labels, rng)
         return mean * np.exp(levels)
+
+    def by_task(self, runs: Runs, ask) -> np.ndarray | tuple:
+        """``ask(view, rows)`` of each task's view on its rows, stitched in ``runs``' order.
+
+        ``ask`` returns an array (or a tuple of arrays) of shape ``(draws, len(rows))``.
+        """
+        labels = runs.labels(self.task_column, what="for the fit's --task")
+        unknown = sorted(set(labels) - set(self.task_names))
+        if unknown:
+            raise InputError(f"{runs.source}: task '{unknown[0]}' is not one of the fit's "
+                             f"({', '.join(self.task_names)})")
+        parts = {t: ask(self.task_view(t), runs.subset(labels == t)) for t in set(labels)}
+        first = next(iter(parts.values()))
+        many = isinstance(first, tuple)
+        out = [np.empty((a.shape[0], len(runs))) for a in (first if many else (first,))]
+        n = min(a.shape[0] for p in parts.values() for a in (p if many else (p,)))
+        for t, p in parts.items():
+            for o, a in zip(out, p if many else (p,), strict=True):
+                o[:, labels == t] = a[:n]
+        out = [o[:n] for o in out]
+        return tuple(out) if many else out[0]
 
     @property
     def extrapolation(self) -> dict:
@@ -197,6 +269,9 @@ class Fit:
             frame[self.run_column] = names[np.asarray(data["run_index"], dtype=int)]
         if self.k_column is not None:
             frame[self.k_column] = np.asarray(data["k_ratio"], dtype=float) * self.k_ref
+        if self.task_column is not None:
+            names = np.array(self.task_names, dtype=object)
+            frame[self.task_column] = names[np.asarray(data["task_index"], dtype=int)]
         return Runs(str(self.idata.attrs.get("source", "")), frame, self.y_name, flops, y,
                     cov.get("N"), cov.get("D"))
 

@@ -34,8 +34,8 @@ from forecast.questions.direct import fit_direct
 from forecast.questions.predictive import model_draws
 from forecast.runs import Runs
 
-__all__ = ["LEVELS", "backtest", "crps", "fit_and_score", "held_out_scores", "length_scores",
-           "score", "split_runs", "sweep"]
+__all__ = ["LEVELS", "backtest", "crps", "fit_and_score", "held_out_scores", "part_scores",
+           "score", "split_of", "split_runs", "sweep"]
 
 LEVELS = (50, 80, 90, 95)
 
@@ -117,8 +117,9 @@ def score(draws: np.ndarray, y: np.ndarray, point: np.ndarray | None = None) -> 
     for level in LEVELS:
         lo, hi = np.quantile(draws, [0.5 - level / 200, 0.5 + level / 200], axis=0)
         coverage[str(level)] = float(np.mean((y >= lo) & (y <= hi)))
-    return {"median_ape": float(np.median(np.abs(point - y) / np.abs(y)) * 100),
-            "mae": float(np.mean(np.abs(point - y))),
+    with np.errstate(divide="ignore", invalid="ignore"):  # an accuracy of 0: an APE of inf
+        ape = np.abs(point - y) / np.abs(y)
+    return {"median_ape": float(np.median(ape) * 100), "mae": float(np.mean(np.abs(point - y))),
             "coverage": coverage, "crps": float(np.mean(crps(draws, y)))}
 
 
@@ -137,11 +138,12 @@ def _per_run(test: Runs, mean: np.ndarray, pred: np.ndarray, base_point: np.ndar
 
 def fit_and_score(fit_runs: Runs, test: Runs, law: Law, *, settings, priors, n_boot: int,
                    seed: int, extrapolation: str, group: str | None, trials,
-                   run: str | None = None, k: str | None = None) -> tuple:
+                   run: str | None = None, k: str | None = None,
+                   task: str | None = None) -> tuple:
     """Fit the model, the point fit and (for an accuracy) the direct law; draw for ``test``.
 
-    With ``k`` (one task at several lengths) the point fit and the direct law are fitted to
-    each length apart, the model to all of them with its composition.
+    With ``k`` (one task at several lengths) or ``task`` (several tasks) the point fit and the
+    direct law are fitted to each length or task apart, the model to all of them.
 
     Returns the fit, the result's common part and the draws ``(mean, pred, base_draws,
     base_point)`` (plus the direct law's draws and point, or None) for pooling.
@@ -150,14 +152,15 @@ def fit_and_score(fit_runs: Runs, test: Runs, law: Law, *, settings, priors, n_b
 
     t0 = time.perf_counter()
     result = fit(fit_runs, law, priors=priors, settings=settings, extrapolation=extrapolation,
-                 group=group, trials=trials, run=run, k=k)
+                 group=group, trials=trials, run=run, k=k, task=task)
     t1 = time.perf_counter()
     rng = np.random.default_rng(seed)
     mean, pred = model_draws(result, test, rng)
-    if k is None:
+    split = split_of(k, task)
+    if split is None:
         base_raw, *others = _baselines(fit_runs, test, law, n_boot, seed, rng)
     else:
-        base_raw, *others = _baselines_by_length(fit_runs, test, law, k, n_boot, seed, rng)
+        base_raw, *others = _baselines_by(fit_runs, test, law, split, n_boot, seed, rng)
     base_point, base_draws, base_noise, direct = others
     t2 = time.perf_counter()
     noise = [n for n in ("sigma", "nu", "kappa") if n in result.idata.posterior]
@@ -175,8 +178,9 @@ def fit_and_score(fit_runs: Runs, test: Runs, law: Law, *, settings, priors, n_b
     }
     if "groups" in result.summary:
         common["groups"] = result.summary["groups"]
-    if "composition" in result.summary:
-        common["composition"] = result.summary["composition"]
+    for key in ("composition", "tasks"):
+        if key in result.summary:
+            common[key] = result.summary[key]
     return result, common, (mean, pred, base_point, base_draws, base_noise, direct)
 
 
@@ -193,21 +197,30 @@ def _baselines(fit_runs: Runs, test: Runs, law: Law, n_boot: int, seed: int,
     return base.raw, base_point, base_draws, base_noise, direct
 
 
-def _baselines_by_length(fit_runs: Runs, test: Runs, law: Law, k: str, n_boot: int, seed: int,
-                         rng: np.random.Generator) -> tuple:
-    """:func:`_baselines` fitted to each task length apart, stitched in ``test``'s order."""
-    at_fit, at_test = fit_runs.column(k), test.column(k)
-    lengths = sorted(set(at_test.tolist()))
-    missing = [v for v in lengths if (at_fit == v).sum() < law.n_params + 2]
+def _split_labels(runs: Runs, split: tuple[str, str]) -> np.ndarray:
+    """Each run's part: its length (``("k", column)``) or its task (``("task", column)``)."""
+    kind, column = split
+    if kind == "k":
+        return np.array([f"{v:g}" for v in runs.column(column)])
+    return runs.labels(column)
+
+
+def _baselines_by(fit_runs: Runs, test: Runs, law: Law, split: tuple[str, str], n_boot: int,
+                  seed: int, rng: np.random.Generator) -> tuple:
+    """:func:`_baselines` fitted to each length or task apart, stitched in ``test``'s order."""
+    kind, column = split
+    at_fit, at_test = _split_labels(fit_runs, split), _split_labels(test, split)
+    names = sorted(set(at_test.tolist()))
+    missing = [v for v in names if (at_fit == v).sum() < law.n_params + 2]
     if missing:
-        raise InputError(f"{fit_runs.source}: --k {k}: length {missing[0]:g} has "
+        raise InputError(f"{fit_runs.source}: --{kind} {column}: {kind} {missing[0]} has "
                          f"{int((at_fit == missing[0]).sum())} runs to fit; the point fit and "
-                         "the direct law of each length need more")
+                         f"the direct law of each {kind} need more")
     parts = {v: _baselines(fit_runs.subset(at_fit == v), test.subset(at_test == v), law,
-                           n_boot, seed, rng) for v in lengths}
+                           n_boot, seed, rng) for v in names}
 
     def stitch(i: int, j: int | None = None) -> np.ndarray:
-        first = parts[lengths[0]][i] if j is None else parts[lengths[0]][i][j]
+        first = parts[names[0]][i] if j is None else parts[names[0]][i][j]
         out = np.empty(first.shape[:-1] + (len(test),))
         for v, part in parts.items():
             out[..., at_test == v] = part[i] if j is None else part[i][j]
@@ -215,29 +228,37 @@ def _baselines_by_length(fit_runs: Runs, test: Runs, law: Law, k: str, n_boot: i
 
     direct = None
     if law.metric == "unit":
-        direct = (stitch(4, 0), stitch(4, 1), {f"k={v:g}": p[4][2] for v, p in parts.items()})
-    return ({f"k={v:g}": p[0] for v, p in parts.items()}, stitch(1), stitch(2), stitch(3),
+        direct = (stitch(4, 0), stitch(4, 1), {f"{kind}={v}": p[4][2] for v, p in parts.items()})
+    return ({f"{kind}={v}": p[0] for v, p in parts.items()}, stitch(1), stitch(2), stitch(3),
             direct)
 
 
-def length_scores(test: Runs, draws: tuple, k: str, rows: list[dict]) -> dict:
-    """``by_length``: the model's, point fit's and direct law's scores of each task length.
+def part_scores(test: Runs, draws: tuple, split: tuple[str, str], rows: list[dict]) -> dict:
+    """``by_length`` or ``by_task``: the model's, point fit's and direct law's scores of each.
 
-    Also labels each row of ``rows`` (the held-out runs) with its length ``k``.
+    Also labels each row of ``rows`` (the held-out runs) with its length ``k`` or its task.
     """
     mean, pred, base_point, base_draws, _, direct = draws
-    lengths = test.column(k)
-    for row, v in zip(rows, lengths, strict=True):
-        row["k"] = float(v)
+    kind, column = split
+    labels = _split_labels(test, split)
+    for row, v in zip(rows, labels, strict=True):
+        row[kind] = float(v) if kind == "k" else str(v)
     out = {}
-    for v in sorted(set(lengths.tolist())):
-        m = lengths == v
-        out[f"{v:g}"] = {"n_test": int(m.sum()),
-                         "model": score(pred[:, m], test.y[m], np.median(mean[:, m], axis=0)),
-                         "baseline": score(base_draws[:, m], test.y[m], base_point[m])}
+    for v in sorted(set(labels.tolist())):
+        m = labels == v
+        out[v] = {"n_test": int(m.sum()),
+                  "model": score(pred[:, m], test.y[m], np.median(mean[:, m], axis=0)),
+                  "baseline": score(base_draws[:, m], test.y[m], base_point[m])}
         if direct is not None:
-            out[f"{v:g}"]["direct"] = score(direct[0][:, m], test.y[m], direct[1][m])
-    return {"by_length": {"column": k, "lengths": out}}
+            out[v]["direct"] = score(direct[0][:, m], test.y[m], direct[1][m])
+    if kind == "k":
+        return {"by_length": {"column": column, "lengths": out}}
+    return {"by_task": {"column": column, "tasks": out}}
+
+
+def split_of(k: str | None, task: str | None) -> tuple[str, str] | None:
+    """Return the parts a backtest scores apart: lengths (``--k``), tasks (``--task``), or None."""
+    return ("k", k) if k is not None else ("task", task) if task is not None else None
 
 
 def held_out_scores(test: Runs, draws: tuple, group: str | None) -> dict:
@@ -265,7 +286,7 @@ def backtest(runs: Runs, law: Law | str, cutoff: float, *, settings=None,
              n_boot: int = 200, seed: int = 0, steps: Sequence[int] = (),
              threshold: float = 0.5, extrapolation: str = "lfo", group: str | None = None,
              trials: str | int | None = None, run: str | None = None,
-             k: str | None = None) -> dict:
+             k: str | None = None, task: str | None = None) -> dict:
     """Fit the model and the baseline below ``cutoff`` and score both on the runs above it.
 
     Parameters
@@ -302,6 +323,9 @@ def backtest(runs: Runs, law: Law | str, cutoff: float, *, settings=None,
         The fit's ``--k`` column (one task at several lengths): the model learns its
         composition from all lengths; the point fit and the direct law are fitted to each
         length apart; ``by_length`` scores each length's held-out runs.
+    task : str, optional
+        The fit's ``--task`` column (several tasks sharing the groups' offsets): likewise,
+        ``by_task`` scores each task's held-out runs.
 
     Returns
     -------
@@ -325,10 +349,10 @@ def backtest(runs: Runs, law: Law | str, cutoff: float, *, settings=None,
     require_exact(runs, steps)
     result, common, draws = fit_and_score(
         fit_runs, test, law, settings=settings, priors=priors, n_boot=n_boot, seed=seed,
-        extrapolation=extrapolation, group=group, trials=trials, run=run, k=k)
+        extrapolation=extrapolation, group=group, trials=trials, run=run, k=k, task=task)
     out = {"cutoff": float(cutoff), **common, **held_out_scores(test, draws, group)}
-    if k is not None:
-        out.update(length_scores(test, draws, k, out["runs"]))
+    if split_of(k, task) is not None:
+        out.update(part_scores(test, draws, split_of(k, task), out["runs"]))
     if steps:
         out["threshold"] = threshold
         out["crossing"] = crossing_scores(result, runs, steps, cutoff, threshold=threshold)

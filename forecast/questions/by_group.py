@@ -8,7 +8,7 @@ import numpy as np
 
 from forecast.errors import InputError
 from forecast.laws import Law, get_law
-from forecast.questions.backtest import fit_and_score, held_out_scores, length_scores
+from forecast.questions.backtest import fit_and_score, held_out_scores, part_scores, split_of
 from forecast.runs import Runs
 
 __all__ = ["leave_group_out"]
@@ -18,7 +18,7 @@ def leave_group_out(runs: Runs, law: Law | str, group: str, *, scheduler: str | 
                     settings=None, priors: dict | None = None, n_boot: int = 200,
                     seed: int = 0, extrapolation: str = "lfo",
                     trials: str | int | None = None, run: str | None = None,
-                    k: str | None = None) -> dict:
+                    k: str | None = None, task: str | None = None) -> dict:
     """Backtest by groups: for each group, fit on all the others and forecast its runs.
 
     The held-out group is new to the fit, so its forecast integrates over the population of
@@ -36,7 +36,7 @@ def leave_group_out(runs: Runs, law: Law | str, group: str, *, scheduler: str | 
         The column of groups (a model family).
     scheduler : str, optional
         A Dask scheduler's address: fit the folds on its workers (:mod:`forecast.cluster`).
-    settings, priors, n_boot, seed, extrapolation, trials, run, k
+    settings, priors, n_boot, seed, extrapolation, trials, run, k, task
         As for :func:`backtest`.
 
     Returns
@@ -67,7 +67,8 @@ def leave_group_out(runs: Runs, law: Law | str, group: str, *, scheduler: str | 
                              f"{int((labels != g).sum())} runs remain; law '{law.name}' needs "
                              f"{need}")
     kwargs = {"settings": settings, "priors": priors, "n_boot": n_boot, "seed": seed,
-              "extrapolation": extrapolation, "trials": trials, "run": run, "k": k}
+              "extrapolation": extrapolation, "trials": trials, "run": run, "k": k,
+              "task": task}
     folds = map_tasks(functools.partial(_fold, runs, law, group, kwargs), names,
                       scheduler=scheduler)
     order = np.concatenate([np.flatnonzero(labels == g) for g in names])
@@ -78,8 +79,8 @@ def leave_group_out(runs: Runs, law: Law | str, group: str, *, scheduler: str | 
            "source": runs.source, "n_test": len(runs), **held_out_scores(test, pooled, group),
            "folds": [f["fold"] for f in folds]}
     out.pop("direct_params", None)
-    if k is not None:
-        out.update(length_scores(test, pooled, k, out["runs"]))
+    if split_of(k, task) is not None:
+        out.update(part_scores(test, pooled, split_of(k, task), out["runs"]))
     return out
 
 

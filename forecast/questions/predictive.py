@@ -30,7 +30,8 @@ def model_draws(result, runs: Runs, rng: np.random.Generator) -> tuple[np.ndarra
     group the fit has not seen, by a draw from the population of offsets
     (:meth:`forecast.inference.fitting.Fit.offsets`); for a fit with ``--run`` each row's mean
     is its training run's (:meth:`forecast.inference.result.Fit.mean`), a new run's drawn from
-    the population of runs.
+    the population of runs; for a fit of several tasks (``--task``) each row is its task's
+    (:meth:`forecast.inference.result.Fit.task_view`).
 
     Parameters
     ----------
@@ -46,6 +47,8 @@ def model_draws(result, runs: Runs, rng: np.random.Generator) -> tuple[np.ndarra
     (numpy.ndarray, numpy.ndarray)
         The law's mean and a new run's metric, each of shape ``(draws, len(runs))``.
     """
+    if result.task_column is not None:  # several tasks: each task's view on its rows
+        return result.by_task(runs, lambda view, some: model_draws(view, some, rng))
     law = result.law
     mean = result.mean(runs, rng)
     if law.metric == "positive":

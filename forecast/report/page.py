@@ -348,7 +348,7 @@ def render_html(fit, runs, figures: list[Figure], extras: dict, *, note: str = "
 
 
 def make_report(folder: str | Path = "forecast-out", *, fit=None, budget: float | None = None,
-                seed: int = 0, dpi: int = 100) -> Path:
+                seed: int = 0, dpi: int = 100, task: str | None = None) -> Path:
     """Write ``folder/report.html`` and ``folder/figures/*.png`` for the fit in ``folder``.
 
     Parameters
@@ -356,7 +356,7 @@ def make_report(folder: str | Path = "forecast-out", *, fit=None, budget: float 
     folder : str or Path
         A fit folder (``forecast fit --out``).
     fit : forecast.inference.fitting.Fit, optional
-        The fit saved in ``folder``, if already in memory (else it is loaded).
+        The fit saved in ``folder``, if in memory (else loaded); with ``--task``, ``task``'s.
     budget : float, optional
         Compute budget in FLOPs to mark on the fit; by default the budget of the fit's
         allocation or of ``emergence.json``, if any.
@@ -378,7 +378,7 @@ def make_report(folder: str | Path = "forecast-out", *, fit=None, budget: float 
     from forecast.inference.fitting import load_fit
 
     folder = Path(folder)
-    fit = fit if fit is not None else load_fit(folder)
+    fit = (fit if fit is not None else load_fit(folder)).one_task(task)
     runs, note = fit_runs(fit)
     extras = {"emergence": read_extra(folder, "emergence.json"),
               "backtest": read_extra(folder, "backtest.json"),

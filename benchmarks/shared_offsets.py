@@ -1,0 +1,102 @@
+"""Family offsets shared by the four arithmetic tasks (``--task``) against one fit per task.
+
+Usage: python benchmarks/shared_offsets.py [--schemes cutoff,lgo] [--seed 1] [--out results.json]
+
+Reads ``../shared/data/obsscaling_arithmetic_fitsplit/`` (44 public base models, 13 families,
+four two-shot arithmetic tasks of 2000 items) and backtests ``cloglog --group family --trials
+2000`` two ways, in the same run:
+
+- **one fit per task** (docs/groups.md's model): each task's own offsets;
+- **the four tasks together** (``--task task``): each task its own slope, midpoint and
+  scatter, one set of family offsets for all four.
+
+Schemes: a compute cutoff (fit the models at or below 1e22 FLOPs, forecast the 21 above) and
+leave-one-family-out. Prints, per task and pooled, the 90% interval's coverage and the mean
+absolute error in accuracy points of every held-out model.
+"""
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from forecast.inference.sampling import SamplerSettings
+from forecast.questions.backtest import backtest
+from forecast.questions.by_group import leave_group_out
+from forecast.runs import read_runs
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "obsscaling_arithmetic_fitsplit"
+OPTIONS = {"group": "family", "trials": 2000}
+TASKS = ("2da", "3da", "3ds", "2dm")
+
+
+def scored(result: dict, task: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """Whether each held-out model lies in its 90% interval, and its absolute error."""
+    rows = [r for r in result["runs"] if task is None or r.get("task", task) == task]
+    inside = np.array([r["model"]["q05"] <= r["y"] <= r["model"]["q95"] for r in rows])
+    return inside, np.array([abs(r["model"]["median"] - r["y"]) for r in rows])
+
+
+def run(path: Path, scheme: str, seed: int, **extra) -> dict:
+    runs = read_runs(path, y="value", law="cloglog")
+    settings = SamplerSettings(seed=seed)
+    if scheme == "cutoff":
+        return backtest(runs, "cloglog", 1e22, settings=settings, seed=seed, **OPTIONS, **extra)
+    return leave_group_out(runs, "cloglog", "family", settings=settings, seed=seed,
+                           trials=OPTIONS["trials"], **extra)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--schemes", default="cutoff,lgo")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    data = pd.read_csv(DATA / "arithmetic_below_8.4e22flops.csv")
+    data["task"] = data["task"].str.replace("arithmetic_", "")
+    table = []
+    with tempfile.TemporaryDirectory() as tmp:
+        together = Path(tmp) / "four.csv"
+        data.to_csv(together, index=False)
+        for scheme in args.schemes.split(","):
+            cells = {}
+            t0 = time.perf_counter()
+            for task in TASKS:
+                path = Path(tmp) / f"{task}.csv"
+                data[data.task == task].to_csv(path, index=False)
+                cells[("one fit per task", task)] = scored(run(path, scheme, args.seed), None)
+            t1 = time.perf_counter()
+            joint = run(together, scheme, args.seed, task="task")
+            t2 = time.perf_counter()
+            for task in TASKS:
+                cells[("four tasks together", task)] = scored(joint, task)
+            for variant, seconds in (("one fit per task", t1 - t0),
+                                     ("four tasks together", t2 - t1)):
+                per = {t: cells[(variant, t)] for t in TASKS}
+                inside = np.concatenate([c for c, _ in per.values()])
+                err = np.concatenate([e for _, e in per.values()])
+                row = {"scheme": scheme, "variant": variant, "seconds": round(seconds, 1),
+                       "tasks": {t: {"n": int(c.size), "coverage_90": float(c.mean()),
+                                     "mae": float(e.mean())} for t, (c, e) in per.items()},
+                       "pooled": {"n": int(inside.size), "coverage_90": float(inside.mean()),
+                                  "mae": float(err.mean())}}
+                table.append(row)
+                print(json.dumps(row), flush=True)
+    if args.out:
+        Path(args.out).write_text(json.dumps(table, indent=2))
+    print(f"\n{'scheme':<8}{'variant':<22}" + "".join(f"{t:>14}" for t in TASKS)
+          + f"{'pooled':>14}{'seconds':>9}")
+    for r in table:
+        cells = [r["tasks"][t] for t in TASKS] + [r["pooled"]]
+        print(f"{r['scheme']:<8}{r['variant']:<22}"
+              + "".join(f"{c['coverage_90']:>8.2f}/{c['mae']:.3f}" for c in cells)
+              + f"{r['seconds']:>9.0f}")
+
+
+if __name__ == "__main__":
+    main()
