@@ -64,12 +64,19 @@ def main() -> None:
         together = Path(tmp) / "four.csv"
         data.to_csv(together, index=False)
         for scheme in args.schemes.split(","):
-            cells = {}
+            cells, offsets = {}, {}
             t0 = time.perf_counter()
             for task in TASKS:
                 path = Path(tmp) / f"{task}.csv"
                 data[data.task == task].to_csv(path, index=False)
-                cells[("one fit per task", task)] = scored(run(path, scheme, args.seed), None)
+                alone = run(path, scheme, args.seed)
+                cells[("one fit per task", task)] = scored(alone, None)
+                if "groups" in alone:  # a cutoff fit's offsets, to compare across tasks
+                    offsets[task] = {g: v["median"] for g, v in alone["groups"]["groups"].items()}
+            if offsets:
+                corr = pd.DataFrame(offsets).corr().round(2)
+                print(f"offsets of one fit per task ({scheme}), correlation between tasks:\n"
+                      f"{corr}", flush=True)
             t1 = time.perf_counter()
             joint = run(together, scheme, args.seed, task="task")
             t2 = time.perf_counter()

@@ -82,19 +82,20 @@ def _add_link_raw(group, y0: float) -> None:
 def _task_diagnostics(idata, law: Law, extra: tuple, data) -> tuple:
     """:func:`diagnostics` of each task's parameters (``--task``) and of the shared ones.
 
-    Returns the shared parameters' summary, the divergences, the warnings (each task's named)
-    and per task ``params`` (its own) and ``n_runs``.
+    Returns the shared parameters' summary, the divergences, the warnings (a warning of every
+    task once, one of some tasks with their names) and per task ``params`` (its own) and
+    ``n_runs``.
     """
     names = list(law.params) + list(extra)
     own = [n for n in names if "task" in idata.posterior[n].dims]
-    tasks, problems = {}, []
+    tasks, issues = {}, {}
     for j, name in enumerate(data.task_names):
-        view = idata.sel(task=name)  # the shared ones are unchanged
-        params, divergences, issues = diagnostics(view, law, tuple(extra))
+        params, divergences, issues[name] = diagnostics(idata.sel(task=name), law, extra)
         tasks[name] = {"params": {n: params[n] for n in own},
                        "n_runs": int(np.sum(data.task_index == j))}
-        problems += [f"task {name}: {p}" for p in issues if "divergent" not in p]
-        problems += [p for p in issues if "divergent" in p and p not in problems]
+    every = set.intersection(*(set(v) for v in issues.values()))
+    problems = [p for p in issues[data.task_names[0]] if p in every]
+    problems += [f"task {t}: {p}" for t, v in issues.items() for p in v if p not in every]
     shared = {n: params[n] for n in names if n not in own}
     return shared, divergences, problems, tasks
 

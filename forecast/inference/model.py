@@ -208,25 +208,23 @@ def _group_offsets(data: ModelData, priors: Mapping[str, dict], X: dict) -> dict
     return {**X, "C": X["C"] * pt.exp(offset[index])}
 
 
-def _run_levels(data: ModelData, priors: Mapping[str, dict]):
-    """Each row's training-run level ``sigma_run z_run`` (partially pooled), one per row."""
+def _run_levels(data: ModelData, priors: Mapping[str, dict], mu):
+    """Multiply each row's mean by its training run's ``exp(level)`` (partially pooled)."""
     sigma = _prior("sigma_run", priors["sigma_run"])
     z = pm.Normal("z_run", 0.0, 1.0, dims="train_run")
     level = pm.Deterministic("run_level", sigma * z, dims="train_run")
     index = pm.Data("run_index", data.run_index, dims="run")
-    return level[index]
+    return mu * pt.exp(level[index])
 
 
 def _task_parameters(data: ModelData, priors: Mapping[str, dict]) -> dict:
     """One value per task of each :data:`PER_TASK` parameter, read off at each row's task."""
     index = pm.Data("task_index", data.task_index, dims="run")
     out = {}
-    for name in PER_TASK:
-        if name in priors:
-            spec = priors[name]
-            value = (_prior(name, spec) if spec["dist"] == "Fixed"
-                     else _prior(name, spec, dims="task"))
-            out[name] = value if spec["dist"] == "Fixed" else value[index]
+    for name in (n for n in PER_TASK if n in priors):
+        spec = priors[name]
+        fixed = spec["dist"] == "Fixed"  # one value for all tasks
+        out[name] = _prior(name, spec) if fixed else _prior(name, spec, dims="task")[index]
     return out
 
 
@@ -280,7 +278,9 @@ def build_model(data: ModelData, law: Law, priors: Mapping[str, dict],
     ``z_run ~ Normal(0, 1)``: a run's checkpoints share one deviation from the law, so that
     many checkpoints of a few runs do not weigh as many independent runs. With ``data.k_ratio``
     (``forecast fit --k``, one task at several lengths) the law is the accuracy at the shortest
-    length ``k_ref`` and a row of length ``k`` has ``acc_ref^((k / k_ref)^gamma_k)``.
+    length ``k_ref`` and a row of length ``k`` has ``acc_ref^((k / k_ref)^gamma_k)``. With
+    ``data.task_index`` (``forecast fit --task``) each task has its own :data:`PER_TASK`
+    parameters (dimension ``task``), the group offsets and the rest shared.
 
     Parameters
     ----------
@@ -333,7 +333,7 @@ def build_model(data: ModelData, law: Law, priors: Mapping[str, dict],
         if data.k_ratio is not None:
             mu = _composed(data, priors, mu, theta["floor"])
         if data.run_index is not None:
-            mu = mu * pt.exp(_run_levels(data, priors))
+            mu = _run_levels(data, priors, mu)
         if law.metric == "unit" and data.trials is not None:
             _binomial_likelihood(data, mu, float(priors["floor"]["value"]),
                                  theta["sigma_logit"])

@@ -202,7 +202,7 @@ class Fit:
         accuracy at its task length (:meth:`composed`).
         """
         if self.task_column is not None:
-            return self.by_task(runs, lambda view, some: view.mean(some, rng))
+            return self.by_task(runs, lambda view, some: (view.mean(some, rng),))[0]
         raw = {k: v[:, None] for k, v in self.raw().items()}
         mean = self.composed(predict(self.law, raw, **self.covariates(runs, rng)),
                              self.lengths(runs))
@@ -215,26 +215,25 @@ class Fit:
         levels = offset_draws(post, self.run_names, self.draws("sigma_run"), labels, rng)
         return mean * np.exp(levels)
 
-    def by_task(self, runs: Runs, ask) -> np.ndarray | tuple:
+    def by_task(self, runs: Runs, ask) -> tuple:
         """``ask(view, rows)`` of each task's view on its rows, stitched in ``runs``' order.
 
-        ``ask`` returns an array (or a tuple of arrays) of shape ``(draws, len(rows))``.
+        ``ask`` returns a tuple of arrays of shape ``(draws, len(rows))`` (every view has the
+        fit's draws); so does this, over all of ``runs``.
         """
         labels = runs.labels(self.task_column, what="for the fit's --task")
         unknown = sorted(set(labels) - set(self.task_names))
         if unknown:
             raise InputError(f"{runs.source}: task '{unknown[0]}' is not one of the fit's "
                              f"({', '.join(self.task_names)})")
-        parts = {t: ask(self.task_view(t), runs.subset(labels == t)) for t in set(labels)}
-        first = next(iter(parts.values()))
-        many = isinstance(first, tuple)
-        out = [np.empty((a.shape[0], len(runs))) for a in (first if many else (first,))]
-        n = min(a.shape[0] for p in parts.values() for a in (p if many else (p,)))
-        for t, p in parts.items():
-            for o, a in zip(out, p if many else (p,), strict=True):
-                o[:, labels == t] = a[:n]
-        out = [o[:n] for o in out]
-        return tuple(out) if many else out[0]
+        out = None
+        for t in sorted(set(labels)):  # a fixed order: the same seed, the same draws
+            mine = labels == t
+            parts = ask(self.task_view(t), runs.subset(mine))
+            out = out or tuple(np.empty((p.shape[0], len(runs))) for p in parts)
+            for o, p in zip(out, parts, strict=True):
+                o[:, mine] = p
+        return out
 
     @property
     def extrapolation(self) -> dict:
