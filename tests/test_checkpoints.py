@@ -59,7 +59,8 @@ def test_known_run_levels_are_recovered_and_a_new_run_is_wider():
     frame, truth = simulate_checkpoints(named_rng("run-levels"))
     runs = runs_from_frame(frame, law="power")
     result = fit(runs, "power", settings=FAST, extrapolation="none", run="run_id")
-    assert result.summary["checkpoints"] == {"run": "run_id", "training_runs": 6, "rows": 90}
+    assert result.summary["checkpoints"] == {"run": "run_id", "training_runs": 6, "rows": 90,
+                                           "level": "log loss"}
     # levels are identified up to the law's own scale (a common shift moves into A and E), so
     # check the deviations from their mean, and the spread against the truth
     post = result.idata.posterior["run_level"]
@@ -117,10 +118,10 @@ def test_fit_and_backtest_cli_with_run_on_a_harness_fixture(tmp_path, fixtures_d
                                   "--chains", "2", "--seed", "1"])
     assert result.exit_code == 0, result.output
     assert "dropped 55 of 100 checkpoints" in result.output
-    assert "checkpoints of 5 training runs by 'run_id'" in result.output
+    assert "45 rows of 5 training runs by 'run_id'" in result.output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["checkpoints"] == {"run": "run_id", "training_runs": 5, "rows": 45,
-                                      "drop_first": 0.1, "of": 100}
+                                      "level": "log loss", "drop_first": 0.1, "of": 100}
     assert "sigma_run" in summary["params"] and summary["n_runs"] == 45
     again = load_fit(out)
     assert again.run_column == "run_id" and len(again.run_names) == 5
@@ -138,8 +139,8 @@ def test_fit_and_backtest_cli_with_run_on_a_harness_fixture(tmp_path, fixtures_d
     (["fit", "{csv}", "--law", "chinchilla", "--run", "model"], "no column 'model'"),
     (["fit", "{csv}", "--run", "run_id", "--frontier"], "give one of them"),
     (["fit", "{csv}", "--run", "run_id", "--drop-first", "1.5"], "must be a fraction in"),
-    (["fit", "{csv}", "--law", "logistic", "--y", "step_acc", "--run", "run_id"],
-     "--run applies to a loss"),
+    (["fit", "{csv}", "--law", "logistic", "--y", "step_acc", "--run", "flops"],
+     "every row is a run of its own"),
     (["backtest", "{csv}", "--run", "run_id", "--drop-first", "-0.1", "--cutoff", "3e11"],
      "must be a fraction in"),
 ])

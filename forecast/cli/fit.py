@@ -32,8 +32,8 @@ def _print_fit_table(summary: dict, out: str) -> None:
                    f"{summary['frontier']['of']} runs)")
     cp = summary.get("checkpoints")
     if cp:
-        click.echo(f"(checkpoints of {cp['training_runs']} training runs by {cp['run']!r}, "
-                   "each with its own level in log loss, spread sigma_run)")
+        click.echo(f"({cp['rows']} rows of {cp['training_runs']} training runs by "
+                   f"{cp['run']!r}, each with its own level in {cp['level']}, spread sigma_run)")
     click.echo("")
     click.echo(f"{'param':<8}{'median':>12}{'5%':>12}{'95%':>12}{'r_hat':>8}{'ess_bulk':>10}")
     for name, p in summary["params"].items():

@@ -74,8 +74,10 @@ def run_options(command):
         help="Column naming each row's training run, for a table of checkpoints (many rows per "
              "run): the run's checkpoints share one level in log loss, partially pooled, so "
              "200 checkpoints of 5 runs do not count as 200 runs; a new run is forecast from "
-             "the population of runs. Loss laws only; use a law of params and tokens "
-             "(chinchilla) when the rows are checkpoints of a few sizes (docs/checkpoints.md)."
+             "the population of runs. Use a law of params and tokens (chinchilla) when the "
+             "rows are checkpoints of a few sizes (docs/checkpoints.md). With an accuracy law "
+             "(e.g. a model's rows on several --task) the level is a shift in log compute, the "
+             "model's own place beside its --group's (docs/groups.md)."
     )(command)
 
 

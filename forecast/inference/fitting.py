@@ -147,10 +147,12 @@ def fit(runs: Runs, law: Law | str = "power", *, priors: dict | None = None,
         binomial, with a logit random effect per run (``sigma_logit``) in place of the Beta
         likelihood's ``kappa``. Accuracy laws only.
     run : str, optional
-        A column naming each row's training run (a table of checkpoints): each run gets a
-        level in log loss, partially pooled (scale ``sigma_run``, prior in
-        :data:`forecast.inference.groups.RUN_PRIORS`), so its checkpoints share one deviation
-        from the law. Loss laws only; drop each run's first steps before (``Runs.drop_first``).
+        A column naming each row's training run (a table of checkpoints, or of a model's
+        tasks): each run gets a level, partially pooled (scale ``sigma_run``), so its rows
+        share one deviation from the law: in log loss for a loss law
+        (:data:`forecast.inference.groups.RUN_PRIORS`; drop each run's first steps before,
+        ``Runs.drop_first``), in log compute for an accuracy law
+        (:data:`forecast.inference.groups.RUN_COMPUTE_PRIORS`).
     k : str, optional
         A column of task lengths (one task at several lengths, e.g. 2- and 3-digit addition):
         the law is the accuracy at the shortest length ``k_ref`` and a length-``k`` row's is
@@ -210,7 +212,8 @@ def fit(runs: Runs, law: Law | str = "power", *, priors: dict | None = None,
                                   source=priors_source)
         if acc:
             resolved.update(link_priors(link_user, priors_source))
-        add_part_priors(resolved, part_user, group, trials, priors_source, run, k)
+        add_part_priors(resolved, part_user, group, trials, priors_source, run, k,
+                        accuracy=spec.metric == "unit")
         return build_model(data, spec, resolved), data, resolved
 
     model, data, resolved = build(runs)
@@ -279,7 +282,8 @@ def fit(runs: Runs, law: Law | str = "power", *, priors: dict | None = None,
         summary["trials"] = str(trials)
     if run:
         summary["checkpoints"] = {"run": run, "training_runs": len(data.run_names),
-                                  "rows": len(runs)}
+                                  "rows": len(runs),
+                                  "level": "log compute" if spec.metric == "unit" else "log loss"}
     if task:
         summary["tasks"] = tasks
         summary["task"] = task

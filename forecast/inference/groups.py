@@ -14,9 +14,9 @@ from forecast.errors import InputError
 from forecast.laws import Law
 from forecast.runs import Runs
 
-__all__ = ["GROUP_PRIORS", "IID_STEPS", "RUN_PRIORS", "STEPS_PRIORS", "TRIALS_PRIORS",
-           "add_part_priors", "checked_parts", "offset_draws", "pop_part_priors", "step_counts",
-           "trial_counts"]
+__all__ = ["GROUP_PRIORS", "IID_STEPS", "RUN_COMPUTE_PRIORS", "RUN_PRIORS", "STEPS_PRIORS",
+           "TRIALS_PRIORS", "add_part_priors", "checked_parts", "offset_draws", "pop_part_priors",
+           "step_counts", "trial_counts"]
 
 # Accuracies of a known number of items (``--trials``): the logit random effect's scale, in place
 # of the Beta likelihood's kappa. HalfNormal(1.5): models of equal predicted accuracy differ by
@@ -37,6 +37,11 @@ GROUP_PRIORS: dict[str, dict] = {
 # log loss: median 0.13 (a run 13% off the law), 90% below 0.33; seeds of one harness model
 # differ by a few percent, sizes off a law of N and D by up to tens of percent
 RUN_PRIORS: dict[str, dict] = {"sigma_run": {"dist": "HalfNormal", "sigma": 0.2}}
+# Accuracies of one model on several tasks (``--task task --run model``): the model's compute is
+# multiplied by exp(level[model]) on every task, its own place beside its family's (a recipe,
+# data, a tokenizer its family's other members do not share). HalfNormal(1) in e-folds of compute:
+# median 0.67 (a factor 2), 90% below 1.6 (a factor 5)
+RUN_COMPUTE_PRIORS: dict[str, dict] = {"sigma_run": {"dist": "HalfNormal", "sigma": 1.0}}
 
 # One task at several lengths (``--k digits``): the law is the accuracy of the shortest length
 # k_ref in the table, and a length-k task's is acc_k = acc_ref^((k / k_ref)^gamma_k) (above a
@@ -86,9 +91,6 @@ def checked_parts(runs: Runs, law: Law, group: str | None, trials, run: str | No
     if trials is not None and law.metric != "unit":
         raise InputError(f"--trials applies to an accuracy (--law logistic), not law "
                          f"'{law.name}'")
-    if run is not None and law.metric != "positive":
-        raise InputError(f"--run applies to a loss (a law of a positive metric), not law "
-                         f"'{law.name}'")
     if k is not None and (law.metric != "unit" or "C" not in law.covariates):
         raise InputError(f"--k applies to an accuracy law of compute (logistic, cloglog), not "
                          f"law '{law.name}'")
@@ -101,6 +103,10 @@ def checked_parts(runs: Runs, law: Law, group: str | None, trials, run: str | No
     labels = runs.labels(group, what="for --group") if group is not None else None
     counts = trial_counts(runs, trials) if trials is not None else None
     of = runs.labels(run, what="for --run") if run is not None else None
+    if of is not None and np.unique(of).size == of.size:
+        raise InputError(f"{runs.source}: --run {run}: every row is a run of its own; a run's "
+                         "level is what its rows share (its checkpoints, or its tasks with "
+                         "--task), so give a column that repeats, or drop --run")
     tasks = runs.labels(task, what="for --task") if task is not None else None
     if tasks is not None and np.unique(tasks).size < 2:
         raise InputError(f"{runs.source}: --task {task}: every row is task '{tasks[0]}'; give "
@@ -147,18 +153,22 @@ def pop_part_priors(user: dict, group: str | None, trials, run: str | None = Non
 
 
 def add_part_priors(resolved: dict, user: dict, group: str | None, trials, source: str,
-                    run: str | None = None, k: str | None = None) -> None:
+                    run: str | None = None, k: str | None = None, accuracy: bool = False
+                    ) -> None:
     """Add the groups', trials', runs' and lengths' priors (defaults, or the user's).
 
     With ``trials`` the logit random effect's scale replaces the Beta likelihood's ``kappa``,
-    and the chance floor must be fixed; with ``k`` it must be fixed at 0.
+    and the chance floor must be fixed; with ``k`` it must be fixed at 0. A run's level is in
+    log loss (:data:`RUN_PRIORS`), or for an ``accuracy`` law in log compute
+    (:data:`RUN_COMPUTE_PRIORS`).
     """
     from forecast.inference.model import extra_priors
 
     if k is not None and resolved["floor"] != {"dist": "Fixed", "value": 0.0}:
         raise InputError(f"{source}: --k composes exact-match steps, so the chance floor must "
                          "be fixed at 0 (floor = {dist = \"Fixed\", value = 0.0}, the default)")
-    for on, part in ((group, GROUP_PRIORS), (run, RUN_PRIORS), (k, STEPS_PRIORS)):
+    runs = RUN_COMPUTE_PRIORS if accuracy else RUN_PRIORS
+    for on, part in ((group, GROUP_PRIORS), (run, runs), (k, STEPS_PRIORS)):
         if on:
             resolved.update(extra_priors(part, {k: v for k, v in user.items() if k in part},
                                          source))

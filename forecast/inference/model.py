@@ -208,13 +208,15 @@ def _group_offsets(data: ModelData, priors: Mapping[str, dict], X: dict) -> dict
     return {**X, "C": X["C"] * pt.exp(offset[index])}
 
 
-def _run_levels(data: ModelData, priors: Mapping[str, dict], mu):
-    """Multiply each row's mean by its training run's ``exp(level)`` (partially pooled)."""
+def _run_levels(data: ModelData, priors: Mapping[str, dict]):
+    """Each row's training run's ``exp(level)``, the level partially pooled.
+
+    It scales the row's mean (a loss) or its compute (an accuracy).
+    """
     sigma = _prior("sigma_run", priors["sigma_run"])
     z = pm.Normal("z_run", 0.0, 1.0, dims="train_run")
     level = pm.Deterministic("run_level", sigma * z, dims="train_run")
-    index = pm.Data("run_index", data.run_index, dims="run")
-    return mu * pt.exp(level[index])
+    return pt.exp(level[pm.Data("run_index", data.run_index, dims="run")])
 
 
 def _task_parameters(data: ModelData, priors: Mapping[str, dict]) -> dict:
@@ -276,9 +278,12 @@ def build_model(data: ModelData, law: Law, priors: Mapping[str, dict],
     (``forecast fit --run``, a table of checkpoints) the mean of every checkpoint of training
     run ``r`` is multiplied by ``exp(run_level[r])``, ``run_level = sigma_run * z_run``,
     ``z_run ~ Normal(0, 1)``: a run's checkpoints share one deviation from the law, so that
-    many checkpoints of a few runs do not weigh as many independent runs. With ``data.k_ratio``
-    (``forecast fit --k``, one task at several lengths) the law is the accuracy at the shortest
-    length ``k_ref`` and a row of length ``k`` has ``acc_ref^((k / k_ref)^gamma_k)``. With
+    many checkpoints of a few runs do not weigh as many independent runs; for an accuracy law
+    the run's (a model's) compute is multiplied by ``exp(run_level[r])`` instead, a place of
+    its own beside its group's that its rows (its tasks, with ``--task``) share. With
+    ``data.k_ratio`` (``forecast fit --k``, one task at several lengths) the law is the
+    accuracy at the shortest length ``k_ref`` and a row of length ``k`` has
+    ``acc_ref^((k / k_ref)^gamma_k)``. With
     ``data.task_index`` (``forecast fit --task``) each task has its own :data:`PER_TASK`
     parameters (dimension ``task``), the group offsets and the rest shared.
 
@@ -317,6 +322,9 @@ def build_model(data: ModelData, law: Law, priors: Mapping[str, dict],
         X = {k: pm.Data(f"x_{k}", v, dims="run") for k, v in data.X.items()}
         if data.groups is not None:
             X = _group_offsets(data, priors, X)
+        scale = _run_levels(data, priors) if data.run_index is not None else None
+        if scale is not None and law.metric == "unit":  # a model's own place in compute
+            X = {**X, "C": X["C"] * scale}
         theta = {}
         if geometry == "reference" and uses_reference(law, priors):
             spans = {k: float(np.ptp(np.log(v))) if len(v) else 0.0 for k, v in data.X.items()}
@@ -332,8 +340,8 @@ def build_model(data: ModelData, law: Law, priors: Mapping[str, dict],
         mu = law.mean(pt, X, theta)
         if data.k_ratio is not None:
             mu = _composed(data, priors, mu, theta["floor"])
-        if data.run_index is not None:
-            mu = _run_levels(data, priors, mu)
+        if scale is not None and law.metric == "positive":  # a run's own level of loss
+            mu = mu * scale
         if law.metric == "unit" and data.trials is not None:
             _binomial_likelihood(data, mu, float(priors["floor"]["value"]),
                                  theta["sigma_logit"])

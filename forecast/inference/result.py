@@ -192,33 +192,51 @@ class Fit:
         post = np.asarray(self.idata.posterior["offset"]).reshape(n, -1)
         return offset_draws(post, self.group_names, self.draws("tau_group"), labels, rng)
 
-    def mean(self, runs: Runs, rng: np.random.Generator) -> np.ndarray:
-        """Draws of the law's mean at ``runs``, shape ``(draws, len(runs))``.
+    def run_levels(self, runs: Runs, rng: np.random.Generator) -> np.ndarray | None:
+        """Draws of each row's training-run level (``--run``), or None without ``--run``.
 
-        At :meth:`covariates` (compute shifted by a group's offset); with ``--run``, times
-        ``exp`` of each row's training-run level: the run's own for a run the fit saw, a draw
-        from ``Normal(0, sigma_run)`` (one per new run, shared by its rows) otherwise. Rows
-        without the run column (a grid of compute) are one new run. With ``--k``, each row's
-        accuracy at its task length (:meth:`composed`).
+        A run the fit saw takes its own level's draws; a new run a draw from ``Normal(0,
+        sigma_run)`` (one per new run, shared by its rows: its checkpoints, or its tasks).
+        Rows without the run column (a grid of compute) are one new run. Shape ``(draws,
+        len(runs))``: ``exp`` of it scales a loss, or an accuracy law's compute.
         """
-        if self.task_column is not None:
-            return self.by_task(runs, lambda view, some: (view.mean(some, rng),))[0]
-        raw = {k: v[:, None] for k, v in self.raw().items()}
-        mean = self.composed(predict(self.law, raw, **self.covariates(runs, rng)),
-                             self.lengths(runs))
         if self.run_column is None:
-            return mean
-        col, n = self.run_column, mean.shape[0]
+            return None
+        col, sigma = self.run_column, self.draws("sigma_run")
         labels = (runs.labels(col) if col in runs.frame.columns
                   else np.full(runs.flops.size, "(new run)"))
-        post = np.asarray(self.idata.posterior["run_level"]).reshape(n, -1)
-        levels = offset_draws(post, self.run_names, self.draws("sigma_run"), labels, rng)
-        return mean * np.exp(levels)
+        post = np.asarray(self.idata.posterior["run_level"]).reshape(sigma.size, -1)
+        return offset_draws(post, self.run_names, sigma, labels, rng)
+
+    def mean(self, runs: Runs, rng: np.random.Generator,
+             levels: np.ndarray | None = None) -> np.ndarray:
+        """Draws of the law's mean at ``runs``, shape ``(draws, len(runs))``.
+
+        At :meth:`covariates` (compute shifted by a group's offset); with ``--run``, at each
+        row's training-run level (:meth:`run_levels`, or ``levels`` if given): a loss times
+        ``exp`` of it, an accuracy law's compute times ``exp`` of it. A fit of several tasks
+        draws a new run's level once for all its tasks. With ``--k``, each row's accuracy at
+        its task length (:meth:`composed`).
+        """
+        if levels is None:
+            levels = self.run_levels(runs, rng)
+        if self.task_column is not None:
+            return self.by_task(runs, lambda view, some, rows: (
+                view.mean(some, rng, None if levels is None else levels[:, rows]),))[0]
+        raw = {k: v[:, None] for k, v in self.raw().items()}
+        cov = self.covariates(runs, rng)
+        if levels is not None and self.law.metric == "unit":
+            cov["C"] = cov["C"] * np.exp(levels)
+        mean = self.composed(predict(self.law, raw, **cov), self.lengths(runs))
+        if levels is not None and self.law.metric == "positive":
+            mean = mean * np.exp(levels)
+        return mean
 
     def by_task(self, runs: Runs, ask) -> tuple:
-        """``ask(view, rows)`` of each task's view on its rows, stitched in ``runs``' order.
+        """``ask(view, some, rows)`` of each task's view on its rows, stitched in ``runs``' order.
 
-        ``ask`` returns a tuple of arrays of shape ``(draws, len(rows))`` (every view has the
+        ``some`` is ``runs.subset(rows)``, ``rows`` the mask of the task's rows in ``runs``.
+        ``ask`` returns a tuple of arrays of shape ``(draws, len(some))`` (every view has the
         fit's draws); so does this, over all of ``runs``.
         """
         labels = runs.labels(self.task_column, what="for the fit's --task")
@@ -229,7 +247,7 @@ class Fit:
         out = None
         for t in sorted(set(labels)):  # a fixed order: the same seed, the same draws
             mine = labels == t
-            parts = ask(self.task_view(t), runs.subset(mine))
+            parts = ask(self.task_view(t), runs.subset(mine), mine)
             out = out or tuple(np.empty((p.shape[0], len(runs))) for p in parts)
             for o, p in zip(out, parts, strict=True):
                 o[:, mine] = p

@@ -5,7 +5,7 @@ noise plus the fit's extrapolation error ``d`` decades beyond its largest comput
 accuracy a Beta draw around the mean, or, for a fit with ``--trials``, a logit deviation and a
 binomial count of its items. A fit with ``--group`` shifts each run's compute by its group's
 offset (a draw from the population of offsets for a group it has not seen); a fit with ``--run``
-multiplies each row's mean by its training run's level.
+scales each row's loss, or an accuracy law's compute, by its training run's level.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from forecast.runs import Runs
 __all__ = ["model_draws"]
 
 
-def model_draws(result, runs: Runs, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def model_draws(result, runs: Runs, rng: np.random.Generator,
+                levels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Posterior draws of the mean and posterior predictive draws for new runs at ``runs``.
 
     A new run's loss is the mean times ``exp(sigma t_nu + kappa d z)``: the fitted Student-t
@@ -41,16 +42,22 @@ def model_draws(result, runs: Runs, rng: np.random.Generator) -> tuple[np.ndarra
         Where to predict (their covariates and groups; their metric is not read).
     rng : numpy.random.Generator
         Source of the predictive noise.
+    levels : numpy.ndarray, optional
+        Each row's training-run level (``--run``; :meth:`forecast.inference.result.Fit.run_levels`
+        by default).
 
     Returns
     -------
     (numpy.ndarray, numpy.ndarray)
         The law's mean and a new run's metric, each of shape ``(draws, len(runs))``.
     """
+    if levels is None:  # a new training run's level, drawn once for all its rows
+        levels = result.run_levels(runs, rng)
     if result.task_column is not None:  # several tasks: each task's view on its rows
-        return result.by_task(runs, lambda view, some: model_draws(view, some, rng))
+        return result.by_task(runs, lambda view, some, rows: model_draws(
+            view, some, rng, None if levels is None else levels[:, rows]))
     law = result.law
-    mean = result.mean(runs, rng)
+    mean = result.mean(runs, rng, levels)
     if law.metric == "positive":
         sigma, nu = result.draws("sigma")[:, None], result.draws("nu")[:, None]
         noise = sigma * rng.standard_t(np.broadcast_to(nu, mean.shape))
