@@ -1,6 +1,7 @@
 """Composition learnt from several lengths (``--k``) on public models' addition (docs/groups.md).
 
-Usage: python benchmarks/composition.py [--schemes cutoff,lgo] [--seed 1] [--out results.json]
+Usage: python benchmarks/composition.py [--schemes cutoff,lgo] [--variants LABEL,..] [--seed 1]
+       [--out results.json]
 
 Reads ``../shared/data/obsscaling_arithmetic_fitsplit/`` and keeps the two addition tasks
 (2-digit and 3-digit, 44 public base models each, 13 families; 2000 items per task), the one
@@ -60,6 +61,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--schemes", default="cutoff,lgo")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--variants", default=None,
+                    help="comma-separated variant labels to run (default: all)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     settings = SamplerSettings(seed=args.seed)
@@ -79,6 +82,8 @@ def main() -> None:
                     ("--k iid", runs_both, {"k": "k", "priors": COMPOSITIONS["iid"]}),
                     ("--k --run model", runs_both,
                      {"k": "k", "priors": COMPOSITIONS["fitted"], "run": "model"})]
+        if args.variants:
+            variants = [v for v in variants if v[0] in args.variants.split(",")]
         for scheme in args.schemes.split(","):
             for label, runs, extra in variants:
                 t0 = time.perf_counter()
