@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 from conftest import named_rng, within_sd
+from test_tasks import simulate_tasks
 
 from forecast.cli import main
 from forecast.inference.fitting import fit
@@ -26,27 +27,17 @@ TASKS = {"easy": (1.4, 10 ** 21.0, 0.3), "mid": (1.0, 10 ** 21.8, 0.2),
 SIGMA_RUN = 0.8  # e-folds of compute
 
 
-def simulate_places(rng, n_groups=5, per_group=6, items=2000, tau=0.7):
+def simulate_places(rng, n_groups=5, per_group=6):
     """Models of several families on every task of :data:`TASKS`, each with its own place.
 
     Model ``m`` of family ``g`` has effective compute ``C_m exp(offset_g + level_m)`` on every
-    task, ``offset_g ~ Normal(0, tau)``, ``level_m ~ Normal(0, SIGMA_RUN)``; a row is a
-    binomial count at ``sigmoid(logit(law_t) + e)``, ``e ~ Normal(0, sigma_logit_t)``.
+    task (:func:`test_tasks.simulate_tasks` with ``sigma_run``); returns the rows and each
+    model's true level.
     """
-    offsets = tau * rng.standard_normal(n_groups)
-    group = np.repeat(np.arange(n_groups), per_group)
-    levels = SIGMA_RUN * rng.standard_normal(group.size)
-    logc = rng.uniform(np.log(3e20), np.log(3e22), group.size)
-    rows = []
-    for name, (s, c50, sigma) in TASKS.items():
-        eta = (s * (logc + offsets[group] + levels - np.log(c50))
-               + sigma * rng.standard_normal(group.size))
-        rows.append(pd.DataFrame({"model": [f"m{i}" for i in range(group.size)],
-                                  "flops": np.exp(logc), "family": [f"fam{g}" for g in group],
-                                  "task": name,
-                                  "value": rng.binomial(items, 1 / (1 + np.exp(-eta))) / items}))
-    truth = {f"m{i}": float(v) for i, v in enumerate(levels)}
-    return pd.concat(rows, ignore_index=True), truth
+    frame, _ = simulate_tasks(rng, n_groups, per_group, tau=0.7, tasks=TASKS,
+                              span=(3e20, 3e22), sigma_run=SIGMA_RUN)
+    truth = frame.drop_duplicates("model").set_index("model")["true_level"]
+    return frame, {str(m): float(v) for m, v in truth.items()}
 
 
 @pytest.fixture(scope="module")

@@ -26,22 +26,27 @@ TASKS = {"easy": (1.4, 10 ** 21.0, 0.4), "mid": (1.0, 10 ** 21.8, 0.3),
          "hard": (1.2, 10 ** 22.6, 0.5)}  # per task: slope s, midpoint C50, sigma_logit
 
 
-def simulate_tasks(rng, n_groups=6, per_group=4, items=2000, tau=0.9):
-    """Models of several families, each on every task of :data:`TASKS`.
+def simulate_tasks(rng, n_groups=6, per_group=4, items=2000, tau=0.9, tasks=TASKS,
+                   span=(1e20, 1e23), sigma_run=0.0):
+    """Models of several families, each on every task of ``tasks``.
 
     A family's compute is multiplied by ``exp(offset)`` on every task, ``offset ~ Normal(0,
     tau)``; task ``t``'s accuracy is the logistic law with its own slope and midpoint, and each
     row a binomial count at ``sigmoid(logit(mean) + e)``, ``e ~ Normal(0, sigma_logit_t)``.
+    With ``sigma_run`` each model's compute is also multiplied by ``exp(level)``, ``level ~
+    Normal(0, sigma_run)``, on every task (its own place, column ``true_level``).
     """
     offsets = tau * rng.standard_normal(n_groups)
     group = np.repeat(np.arange(n_groups), per_group)
-    logc = rng.uniform(np.log(1e20), np.log(1e23), group.size)
+    logc = rng.uniform(np.log(span[0]), np.log(span[1]), group.size)
+    levels = sigma_run * rng.standard_normal(group.size) if sigma_run else np.zeros(group.size)
     rows = []
-    for name, (s, c50, sigma) in TASKS.items():
-        eta = s * (logc + offsets[group] - np.log(c50)) + sigma * rng.standard_normal(group.size)
+    for name, (s, c50, sigma) in tasks.items():
+        eta = (s * (logc + offsets[group] + levels - np.log(c50))
+               + sigma * rng.standard_normal(group.size))
         rows.append(pd.DataFrame({"model": [f"m{i}" for i in range(group.size)],
                                   "flops": np.exp(logc), "family": [f"fam{g}" for g in group],
-                                  "task": name,
+                                  "task": name, "true_level": levels,
                                   "value": rng.binomial(items, 1 / (1 + np.exp(-eta))) / items}))
     truth = {f"fam{g}": float(o) for g, o in enumerate(offsets)}
     return pd.concat(rows, ignore_index=True), truth
