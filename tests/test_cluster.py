@@ -23,9 +23,10 @@ def scheduler():
 
 
 def run(*args, env=None):
+    """Run the CLI; return its stdout (the JSON), without the warnings written to stderr."""
     result = CliRunner().invoke(main, [str(a) for a in args], env=env)
     assert result.exit_code == 0, result.output
-    return result.output
+    return result.stdout
 
 
 def without_timings(obj):
