@@ -221,8 +221,8 @@ class Fit:
         if levels is None:
             levels = self.run_levels(runs, rng)
         if self.task_column is not None:
-            return self.by_task(runs, lambda view, some, rows: (
-                view.mean(some, rng, None if levels is None else levels[:, rows]),))[0]
+            return self.by_task(runs, lambda view, some, mine: (view.mean(some, rng, mine),),
+                                levels)[0]
         raw = {k: v[:, None] for k, v in self.raw().items()}
         cov = self.covariates(runs, rng)
         if levels is not None and self.law.metric == "unit":
@@ -232,12 +232,13 @@ class Fit:
             mean = mean * np.exp(levels)
         return mean
 
-    def by_task(self, runs: Runs, ask) -> tuple:
-        """``ask(view, some, rows)`` of each task's view on its rows, stitched in ``runs``' order.
+    def by_task(self, runs: Runs, ask, levels: np.ndarray | None = None) -> tuple:
+        """``ask(view, some, levels)`` of each task's view on its rows, in ``runs``' order.
 
-        ``some`` is ``runs.subset(rows)``, ``rows`` the mask of the task's rows in ``runs``.
-        ``ask`` returns a tuple of arrays of shape ``(draws, len(some))`` (every view has the
-        fit's draws); so does this, over all of ``runs``.
+        ``some`` are the task's rows of ``runs``, ``levels`` their columns of the rows'
+        training-run levels (:meth:`run_levels`; None without them). ``ask`` returns a tuple
+        of arrays of shape ``(draws, len(some))`` (every view has the fit's draws); so does
+        this, over all of ``runs``.
         """
         labels = runs.labels(self.task_column, what="for the fit's --task")
         unknown = sorted(set(labels) - set(self.task_names))
@@ -247,7 +248,8 @@ class Fit:
         out = None
         for t in sorted(set(labels)):  # a fixed order: the same seed, the same draws
             mine = labels == t
-            parts = ask(self.task_view(t), runs.subset(mine), mine)
+            parts = ask(self.task_view(t), runs.subset(mine),
+                        None if levels is None else levels[:, mine])
             out = out or tuple(np.empty((p.shape[0], len(runs))) for p in parts)
             for o, p in zip(out, parts, strict=True):
                 o[:, mine] = p

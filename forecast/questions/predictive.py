@@ -54,8 +54,8 @@ def model_draws(result, runs: Runs, rng: np.random.Generator,
     if levels is None:  # a new training run's level, drawn once for all its rows
         levels = result.run_levels(runs, rng)
     if result.task_column is not None:  # several tasks: each task's view on its rows
-        return result.by_task(runs, lambda view, some, rows: model_draws(
-            view, some, rng, None if levels is None else levels[:, rows]))
+        return result.by_task(runs, lambda view, some, mine: model_draws(view, some, rng, mine),
+                              levels)
     law = result.law
     mean = result.mean(runs, rng, levels)
     if law.metric == "positive":
