@@ -294,6 +294,9 @@ def sample(model, settings: SamplerSettings, prior_model=None):
     return idata
 
 
+RETRY_SECONDS = 0.05  # how soon an interrupt that Python had to ignore is raised again
+
+
 @contextlib.contextmanager
 def interrupt_cleanly():
     """Turn Ctrl-C into :class:`Interrupted`, which the sampler cannot swallow.
@@ -301,15 +304,31 @@ def interrupt_cleanly():
     PyMC catches ``KeyboardInterrupt`` inside each chain and goes on with the next one, then
     returns the partial draws; raising our own exception from the handler stops the whole fit
     before anything is written.
+
+    A Ctrl-C that arrives while a chain's worker is being forked is handled inside an at-fork
+    hook (``logging`` registers one), where Python can only print the exception as "ignored" and
+    drop it. The exception is not printed then; it is raised again :data:`RETRY_SECONDS` later
+    (by ``SIGALRM``), in ordinary code, so one Ctrl-C always stops the fit.
     """
     def handler(signum, frame):
         raise Interrupted("interrupted; nothing was written, the previous fit (if any) is intact")
+
+    def unraisable(info):
+        if isinstance(info.exc_value, Interrupted):
+            signal.setitimer(signal.ITIMER_REAL, RETRY_SECONDS)
+        else:
+            previous_hook(info)
 
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = signal.signal(signal.SIGINT, handler)
+    previous_alarm = signal.signal(signal.SIGALRM, handler)
+    previous_hook, sys.unraisablehook = sys.unraisablehook, unraisable
     try:
         yield
     finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        sys.unraisablehook = previous_hook
+        signal.signal(signal.SIGALRM, previous_alarm)
         signal.signal(signal.SIGINT, previous)
