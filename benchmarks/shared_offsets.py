@@ -1,6 +1,7 @@
 """Family offsets shared by the four arithmetic tasks (``--task``) against one fit per task.
 
-Usage: python benchmarks/shared_offsets.py [--schemes cutoff,lgo] [--seed 1] [--out results.json]
+Usage: python benchmarks/shared_offsets.py [--schemes cutoff,lgo] [--variants LABEL,..] [--seed 1]
+       [--out results.json]
 
 Reads ``../shared/data/obsscaling_arithmetic_fitsplit/`` (44 public base models, 13 families,
 four two-shot arithmetic tasks of 2000 items) and backtests ``cloglog --group family --trials
@@ -9,12 +10,14 @@ four two-shot arithmetic tasks of 2000 items) and backtests ``cloglog --group fa
 - **one fit per task** (docs/groups.md's model): each task's own offsets;
 - **the four tasks together** (``--task task``): each task its own slope, midpoint and
   scatter, one set of family offsets for all four;
-- **together, each model its own place** (``--task task --run model``): as above, and each
+- **together, each model its own place** (``--task task --run model``, the variant labelled
+  ``together --run model``): as above, and each
   model's compute shifted by a level of its own (partially pooled), shared by its four tasks.
 
 Schemes: a compute cutoff (fit the models at or below 1e22 FLOPs, forecast the 21 above) and
 leave-one-family-out. Prints, per task and pooled, the 90% interval's coverage and the mean
-absolute error in accuracy points of every held-out model.
+absolute error in accuracy points of every held-out model, and the pooled coverage's 5-95% range
+over resamples of the held-out models (a model's tasks hit or miss together).
 """
 
 import argparse
@@ -36,14 +39,31 @@ DATA = ROOT.parent / "shared" / "data" / "obsscaling_arithmetic_fitsplit"
 OPTIONS = {"group": "family", "trials": 2000}
 TASKS = ("2da", "3da", "3ds", "2dm")
 JOINT = {"four tasks together": {"task": "task"},
-         "together, --run model": {"task": "task", "run": "model"}}
+         "together --run model": {"task": "task", "run": "model"}}
+ALONE = "one fit per task"
 
 
-def scored(result: dict, task: str | None) -> tuple[np.ndarray, np.ndarray]:
-    """Whether each held-out model lies in its 90% interval, and its absolute error."""
+def scored(result: dict, task: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Whether each held-out model lies in its 90% interval, its absolute error, its name."""
     rows = [r for r in result["runs"] if task is None or r.get("task", task) == task]
     inside = np.array([r["model"]["q05"] <= r["y"] <= r["model"]["q95"] for r in rows])
-    return inside, np.array([abs(r["model"]["median"] - r["y"]) for r in rows])
+    return (inside, np.array([abs(r["model"]["median"] - r["y"]) for r in rows]),
+            np.array([r["run_id"].split("|")[0] for r in rows]))
+
+
+def by_model_interval(inside: np.ndarray, models: np.ndarray, seed: int,
+                      resamples: int = 4000) -> list[float]:
+    """5% and 95% of the pooled coverage over resamples of the held-out models.
+
+    A model's four tasks hit or miss together (the same place in compute), so the models, not
+    the rows, are the independent units: 84 forecasts of 21 models are worth about 21.
+    """
+    names, index = np.unique(models, return_inverse=True)
+    hits = np.bincount(index, weights=inside.astype(float), minlength=names.size)
+    rows = np.bincount(index, minlength=names.size)
+    pick = np.random.default_rng(seed).integers(0, names.size, (resamples, names.size))
+    rates = hits[pick].sum(axis=1) / rows[pick].sum(axis=1)
+    return [round(float(q), 3) for q in np.quantile(rates, [0.05, 0.95])]
 
 
 def run(path: Path, scheme: str, seed: int, **extra) -> dict:
@@ -59,30 +79,35 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--schemes", default="cutoff,lgo")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--variants", default=None,
+                    help=f"comma-separated variant labels to run: {ALONE!r}, "
+                         + ", ".join(repr(v) for v in JOINT) + " (default: all)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
+    chosen = args.variants.split(",") if args.variants else [ALONE, *JOINT]
     data = pd.read_csv(DATA / "arithmetic_below_8.4e22flops.csv")
     data["task"] = data["task"].str.replace("arithmetic_", "")
     table = []
     with tempfile.TemporaryDirectory() as tmp:
         together = Path(tmp) / "four.csv"
+        data.insert(0, "run_id", data["model"] + "|" + data["task"])  # a held-out row's model
         data.to_csv(together, index=False)
         for scheme in args.schemes.split(","):
-            cells, offsets = {}, {}
+            cells, offsets, seconds = {}, {}, {}
             t0 = time.perf_counter()
-            for task in TASKS:
+            for task in TASKS if ALONE in chosen else ():
                 path = Path(tmp) / f"{task}.csv"
                 data[data.task == task].to_csv(path, index=False)
                 alone = run(path, scheme, args.seed)
-                cells[("one fit per task", task)] = scored(alone, None)
+                cells[(ALONE, task)] = scored(alone, None)
                 if "groups" in alone:  # a cutoff fit's offsets, to compare across tasks
                     offsets[task] = {g: v["median"] for g, v in alone["groups"]["groups"].items()}
+                seconds[ALONE] = time.perf_counter() - t0
             if offsets:
                 corr = pd.DataFrame(offsets).corr().round(2)
                 print(f"offsets of one fit per task ({scheme}), correlation between tasks:\n"
                       f"{corr}", flush=True)
-            seconds = {"one fit per task": time.perf_counter() - t0}
-            for variant, extra in JOINT.items():
+            for variant, extra in ((v, e) for v, e in JOINT.items() if v in chosen):
                 t1 = time.perf_counter()
                 joint = run(together, scheme, args.seed, **extra)
                 seconds[variant] = time.perf_counter() - t1
@@ -92,24 +117,34 @@ def main() -> None:
                     print(f"{variant}: sigma_run {joint['params']['sigma_run']}", flush=True)
             for variant, took in seconds.items():
                 per = {t: cells[(variant, t)] for t in TASKS}
-                inside = np.concatenate([c for c, _ in per.values()])
-                err = np.concatenate([e for _, e in per.values()])
+                inside = np.concatenate([c for c, _, _ in per.values()])
+                err = np.concatenate([e for _, e, _ in per.values()])
+                models = np.concatenate([m for _, _, m in per.values()])
                 row = {"scheme": scheme, "variant": variant, "seconds": round(took, 1),
                        "tasks": {t: {"n": int(c.size), "coverage_90": float(c.mean()),
-                                     "mae": float(e.mean())} for t, (c, e) in per.items()},
-                       "pooled": {"n": int(inside.size), "coverage_90": float(inside.mean()),
-                                  "mae": float(err.mean())}}
+                                     "mae": float(e.mean())} for t, (c, e, _) in per.items()},
+                       "pooled": {"n": int(inside.size), "models": int(np.unique(models).size),
+                                  "coverage_90": float(inside.mean()),
+                                  "coverage_90_by_model_5_95": by_model_interval(
+                                      inside, models, args.seed),
+                                  "mae": float(err.mean())},
+                       "misses": sorted({str(m) for m in models[~inside]})}
                 table.append(row)
                 print(json.dumps(row), flush=True)
     if args.out:
         Path(args.out).write_text(json.dumps(table, indent=2))
-    print(f"\n{'scheme':<8}{'variant':<24}" + "".join(f"{t:>14}" for t in TASKS)
+    print(f"\n{'scheme':<8}{'variant':<22}" + "".join(f"{t:>14}" for t in TASKS)
           + f"{'pooled':>14}{'seconds':>9}")
     for r in table:
         cells = [r["tasks"][t] for t in TASKS] + [r["pooled"]]
-        print(f"{r['scheme']:<8}{r['variant']:<24}"
+        print(f"{r['scheme']:<8}{r['variant']:<22}"
               + "".join(f"{c['coverage_90']:>8.2f}/{c['mae']:.3f}" for c in cells)
               + f"{r['seconds']:>9.0f}")
+    print("\npooled 90% coverage, 5-95% over resampled models (a model's tasks move together):")
+    for r in table:
+        lo, hi = r["pooled"]["coverage_90_by_model_5_95"]
+        print(f"{r['scheme']:<8}{r['variant']:<22}{r['pooled']['coverage_90']:>6.2f}  [{lo:.2f}, "
+              f"{hi:.2f}]  {r['pooled']['models']} models; missed: {', '.join(r['misses'])}")
 
 
 if __name__ == "__main__":
