@@ -102,6 +102,7 @@ def main() -> None:
                 cells[(ALONE, task)] = scored(alone, None)
                 if "groups" in alone:  # a cutoff fit's offsets, to compare across tasks
                     offsets[task] = {g: v["median"] for g, v in alone["groups"]["groups"].items()}
+            if ALONE in chosen:
                 seconds[ALONE] = time.perf_counter() - t0
             if offsets:
                 corr = pd.DataFrame(offsets).corr().round(2)

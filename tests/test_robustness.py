@@ -66,16 +66,10 @@ def test_ctrl_c_during_a_fit_leaves_the_previous_fit_intact(tmp_path, fixtures_d
             time.sleep(0.2)
         time.sleep(1)
         assert proc.poll() is None, "the fit ended before it could be interrupted"
-        # a second Ctrl-C if the first lands where the workers are being started (seen once in
-        # CI: the first was not acted on within 60 s); what is checked is the exit, below
-        for _ in range(4):
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=15)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        proc.wait(timeout=5)
+        # one Ctrl-C must do, even one that lands while a worker is being forked (the test
+        # below puts it there every time)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
         reader.join(timeout=10)
         output = b"".join(seen)
         assert proc.returncode == 130, output
