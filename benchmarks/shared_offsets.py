@@ -12,7 +12,10 @@ four two-shot arithmetic tasks of 2000 items) and backtests ``cloglog --group fa
   scatter, one set of family offsets for all four;
 - **together, each model its own place** (``--task task --run model``, the variant labelled
   ``together --run model``): as above, and each
-  model's compute shifted by a level of its own (partially pooled), shared by its four tasks.
+  model's compute shifted by a level of its own (partially pooled), shared by its four tasks;
+- **fitted floor** (``... + fitted floor``): one fit per task, or together with ``--run model``,
+  each task's floor fitted (prior Beta(1, 19)) in place of chance 0: where the models before
+  the rise sit (docs/groups.md).
 
 Schemes: a compute cutoff (fit the models at or below 1e22 FLOPs, forecast the 21 above) and
 leave-one-family-out. Prints, per task and pooled, the 90% interval's coverage and the mean
@@ -38,9 +41,13 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "obsscaling_arithmetic_fitsplit"
 OPTIONS = {"group": "family", "trials": 2000}
 TASKS = ("2da", "3da", "3ds", "2dm")
+# a floor fitted per task (where the models before the rise sit), in place of chance 0
+FITTED_FLOOR = {"floor": {"dist": "Beta", "alpha": 1.0, "beta": 19.0}}
+ALONE = {"one fit per task": {}, "one fit per task + fitted floor": {"priors": FITTED_FLOOR}}
 JOINT = {"four tasks together": {"task": "task"},
-         "together --run model": {"task": "task", "run": "model"}}
-ALONE = "one fit per task"
+         "together --run model": {"task": "task", "run": "model"},
+         "together --run model + fitted floor": {"task": "task", "run": "model",
+                                                "priors": FITTED_FLOOR}}
 
 
 def scored(result: dict, task: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -75,6 +82,17 @@ def run(path: Path, scheme: str, seed: int, **extra) -> dict:
                            trials=OPTIONS["trials"], **extra)
 
 
+def fitted_floors(result: dict) -> str:
+    """Each task's fitted floor (median [5%, 95%]), or '' for a fixed one."""
+    tasks = result.get("tasks") or {"": {"params": result.get("params", {})}}
+    out = []
+    for task, part in tasks.items():
+        f = part["params"].get("floor", {})
+        if f.get("q95", 0) > f.get("q05", 0):
+            out.append(f"{task} {f['median']:.4f} [{f['q05']:.4f}, {f['q95']:.4f}]")
+    return "  ".join(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--schemes", default="cutoff,lgo")
@@ -84,7 +102,10 @@ def main() -> None:
                          + ", ".join(repr(v) for v in JOINT) + " (default: all)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
-    chosen = args.variants.split(",") if args.variants else [ALONE, *JOINT]
+    chosen = args.variants.split(",") if args.variants else [*ALONE, *JOINT]
+    unknown = set(chosen) - set(ALONE) - set(JOINT)
+    if unknown:
+        ap.error(f"unknown variants {sorted(unknown)}; use {[*ALONE, *JOINT]}")
     data = pd.read_csv(DATA / "arithmetic_below_8.4e22flops.csv")
     data["task"] = data["task"].str.replace("arithmetic_", "")
     table = []
@@ -94,16 +115,19 @@ def main() -> None:
         data.to_csv(together, index=False)
         for scheme in args.schemes.split(","):
             cells, offsets, seconds = {}, {}, {}
-            t0 = time.perf_counter()
-            for task in TASKS if ALONE in chosen else ():
-                path = Path(tmp) / f"{task}.csv"
-                data[data.task == task].to_csv(path, index=False)
-                alone = run(path, scheme, args.seed)
-                cells[(ALONE, task)] = scored(alone, None)
-                if "groups" in alone:  # a cutoff fit's offsets, to compare across tasks
-                    offsets[task] = {g: v["median"] for g, v in alone["groups"]["groups"].items()}
-            if ALONE in chosen:
-                seconds[ALONE] = time.perf_counter() - t0
+            for variant, extra in ((v, e) for v, e in ALONE.items() if v in chosen):
+                t0 = time.perf_counter()
+                for task in TASKS:
+                    path = Path(tmp) / f"{task}.csv"
+                    data[data.task == task].to_csv(path, index=False)
+                    alone = run(path, scheme, args.seed, **extra)
+                    cells[(variant, task)] = scored(alone, None)
+                    if floors := fitted_floors(alone):
+                        print(f"{variant} ({scheme}), {task}: floor {floors}", flush=True)
+                    if "groups" in alone and not extra:  # offsets, to compare across tasks
+                        offsets[task] = {g: v["median"]
+                                         for g, v in alone["groups"]["groups"].items()}
+                seconds[variant] = time.perf_counter() - t0
             if offsets:
                 corr = pd.DataFrame(offsets).corr().round(2)
                 print(f"offsets of one fit per task ({scheme}), correlation between tasks:\n"
@@ -116,6 +140,8 @@ def main() -> None:
                     cells[(variant, task)] = scored(joint, task)
                 if "sigma_run" in joint.get("params", {}):  # a cutoff fit's, in e-folds
                     print(f"{variant}: sigma_run {joint['params']['sigma_run']}", flush=True)
+                if floors := fitted_floors(joint):
+                    print(f"{variant} ({scheme}): floor {floors}", flush=True)
             for variant, took in seconds.items():
                 per = {t: cells[(variant, t)] for t in TASKS}
                 inside = np.concatenate([c for c, _, _ in per.values()])
@@ -134,17 +160,17 @@ def main() -> None:
                 print(json.dumps(row), flush=True)
     if args.out:
         Path(args.out).write_text(json.dumps(table, indent=2))
-    print(f"\n{'scheme':<8}{'variant':<22}" + "".join(f"{t:>14}" for t in TASKS)
+    print(f"\n{'scheme':<8}{'variant':<36}" + "".join(f"{t:>14}" for t in TASKS)
           + f"{'pooled':>14}{'seconds':>9}")
     for r in table:
         cells = [r["tasks"][t] for t in TASKS] + [r["pooled"]]
-        print(f"{r['scheme']:<8}{r['variant']:<22}"
+        print(f"{r['scheme']:<8}{r['variant']:<36}"
               + "".join(f"{c['coverage_90']:>8.2f}/{c['mae']:.3f}" for c in cells)
               + f"{r['seconds']:>9.0f}")
     print("\npooled 90% coverage, 5-95% over resampled models (a model's tasks move together):")
     for r in table:
         lo, hi = r["pooled"]["coverage_90_by_model_5_95"]
-        print(f"{r['scheme']:<8}{r['variant']:<22}{r['pooled']['coverage_90']:>6.2f}  [{lo:.2f}, "
+        print(f"{r['scheme']:<8}{r['variant']:<36}{r['pooled']['coverage_90']:>6.2f}  [{lo:.2f}, "
               f"{hi:.2f}]  {r['pooled']['models']} models; missed: {', '.join(r['misses'])}")
 
 

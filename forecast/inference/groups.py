@@ -8,6 +8,8 @@ levels for the groups and training runs of new rows.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from forecast.errors import InputError
@@ -15,8 +17,8 @@ from forecast.laws import Law
 from forecast.runs import Runs
 
 __all__ = ["GROUP_PRIORS", "IID_STEPS", "RUN_COMPUTE_PRIORS", "RUN_PRIORS", "STEPS_PRIORS",
-           "TRIALS_PRIORS", "add_part_priors", "checked_parts", "offset_draws", "pop_part_priors",
-           "step_counts", "trial_counts"]
+           "TRIALS_PRIORS", "add_part_priors", "chance_level", "checked_parts", "offset_draws",
+           "pop_part_priors", "step_counts", "trial_counts"]
 
 # Accuracies of a known number of items (``--trials``): the logit random effect's scale, in place
 # of the Beta likelihood's kappa. HalfNormal(1.5): models of equal predicted accuracy differ by
@@ -152,13 +154,27 @@ def pop_part_priors(user: dict, group: str | None, trials, run: str | None = Non
     return {k: user.pop(k) for k in list(user) if k in names}
 
 
+def chance_level(priors: Mapping[str, dict]) -> float:
+    """Return the level that a ``--trials`` likelihood counts correct items above.
+
+    A fixed floor is a test's known chance (0.25 for 4-way multiple choice): a model's items
+    above it are its count, and its logit deviation is of the accuracy above chance. A fitted
+    floor (a floor prior that is not ``Fixed``) is where the models before the rise sit, trivial
+    items and all, not a known chance: it is part of the law's mean, and the count and the
+    deviation are of the whole accuracy (above 0), so a model may sit below the floor.
+    """
+    spec = priors["floor"]
+    return float(spec["value"]) if spec["dist"] == "Fixed" else 0.0
+
+
 def add_part_priors(resolved: dict, user: dict, group: str | None, trials, source: str,
                     run: str | None = None, k: str | None = None, accuracy: bool = False
                     ) -> None:
     """Add the groups', trials', runs' and lengths' priors (defaults, or the user's).
 
     With ``trials`` the logit random effect's scale replaces the Beta likelihood's ``kappa``,
-    and the chance floor must be fixed; with ``k`` it must be fixed at 0. A run's level is in
+    and the floor is fixed (a chance level) or fitted with a prior on [0, 1) (Beta, or Uniform
+    inside it; :func:`chance_level`); with ``k`` it must be fixed at 0. A run's level is in
     log loss (:data:`RUN_PRIORS`), or for an ``accuracy`` law in log compute
     (:data:`RUN_COMPUTE_PRIORS`).
     """
@@ -175,8 +191,11 @@ def add_part_priors(resolved: dict, user: dict, group: str | None, trials, sourc
     if trials is None:
         return
     resolved.pop("kappa", None)
-    if resolved["floor"]["dist"] != "Fixed":
-        raise InputError(f"{source}: --trials needs the chance floor fixed (floor = {{dist = "
-                         "\"Fixed\", value = ...}}): a test's chance level is known")
+    floor = resolved["floor"]
+    if not (floor["dist"] in ("Fixed", "Beta")
+            or floor["dist"] == "Uniform" and 0 <= floor["lower"] and floor["upper"] <= 1):
+        raise InputError(f"{source}: with --trials the floor is fixed (a known chance level, "
+                         "floor = {dist = \"Fixed\", value = 0.25}) or fitted on [0, 1) "
+                         "(floor = {dist = \"Beta\", alpha = 1.0, beta = 19.0})")
     resolved.update(extra_priors(TRIALS_PRIORS, {k: v for k, v in user.items()
                                                  if k in TRIALS_PRIORS}, source))

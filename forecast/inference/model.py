@@ -16,7 +16,13 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from forecast.inference.geometry import reference_parameters, uses_reference
-from forecast.inference.groups import GROUP_PRIORS, RUN_PRIORS, STEPS_PRIORS, TRIALS_PRIORS
+from forecast.inference.groups import (
+    GROUP_PRIORS,
+    RUN_PRIORS,
+    STEPS_PRIORS,
+    TRIALS_PRIORS,
+    chance_level,
+)
 from forecast.laws import Law
 from forecast.laws.defaults import KAPPA
 from forecast.runs import Runs
@@ -135,7 +141,7 @@ def model_data(runs: Runs, law: Law, refs: Mapping[str, float] | None = None,
 
 
 # With several tasks (``--task``) these get one value per task; the rest are shared
-PER_TASK = ("s", "log_x50", "kappa", "sigma_logit")
+PER_TASK = ("floor", "s", "log_x50", "kappa", "sigma_logit")
 
 
 def _prior(name: str, spec: Mapping[str, float], **kw):
@@ -168,22 +174,22 @@ def _beta_likelihood(name: str, data_name: str, y: np.ndarray, mu, kappa):
     return pm.Beta(name, alpha=m * kappa, beta=(1 - m) * kappa, observed=y_obs, dims="run")
 
 
-def _binomial_likelihood(data: ModelData, mu, floor: float, sigma_logit):
+def _binomial_likelihood(data: ModelData, mu, chance: float, sigma_logit):
     """Correct items of ``n`` around the law's mean, with a logit random effect per run.
 
-    A run's accuracy above the (fixed) chance floor is ``sigmoid(eta + e)``: ``eta`` the logit
-    of the law's mean above the floor and ``e ~ Normal(0, sigma_logit)`` the run's own
+    A run's accuracy above ``chance`` (:func:`chance_level`) is ``sigmoid(eta + e)``: ``eta``
+    the logit of the law's mean above it and ``e ~ Normal(0, sigma_logit)`` the run's own
     deviation, the scatter between models on top of the binomial scatter of a finite test.
     ``e`` is integrated out in the normal approximation of the empirical logit
     (:func:`empirical_logit`): ``ell ~ Normal(eta, sqrt(sigma_logit^2 + v))``. Counts of 0 and
     n are data like any other. The accuracies themselves are kept as data ``accuracy``.
     """
-    ell, var = empirical_logit(np, data.y, data.trials, floor)
+    ell, var = empirical_logit(np, data.y, data.trials, chance)
     pm.Data("accuracy", np.asarray(data.y, dtype=float), dims="run")
     pm.Data("trials", np.asarray(data.trials, dtype=float), dims="run")
     v = pm.Data("logit_var", var, dims="run")
     y_obs = pm.Data("y_obs", ell, dims="run")
-    q = pt.clip((mu - floor) / (1.0 - floor), 1e-9, 1.0 - 1e-9)
+    q = pt.clip((mu - chance) / (1.0 - chance), 1e-9, 1.0 - 1e-9)
     return pm.Normal("obs", mu=pt.log(q) - pt.log1p(-q), sigma=pt.sqrt(sigma_logit ** 2 + v),
                      observed=y_obs, dims="run")
 
@@ -343,8 +349,7 @@ def build_model(data: ModelData, law: Law, priors: Mapping[str, dict],
         if scale is not None and law.metric == "positive":  # a run's own level of loss
             mu = mu * scale
         if law.metric == "unit" and data.trials is not None:
-            _binomial_likelihood(data, mu, float(priors["floor"]["value"]),
-                                 theta["sigma_logit"])
+            _binomial_likelihood(data, mu, chance_level(priors), theta["sigma_logit"])
         elif law.metric == "unit":
             _beta_likelihood("obs", "y_obs", data.y, mu, theta["kappa"])
         else:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from forecast.inference.extrapolation import extrapolation_noise
+from forecast.inference.groups import chance_level
 from forecast.runs import Runs
 
 __all__ = ["model_draws"]
@@ -72,7 +73,7 @@ def model_draws(result, runs: Runs, rng: np.random.Generator,
 
 def _binomial_draws(result, runs: Runs, mean: np.ndarray, rng: np.random.Generator):
     """Draw a new run's accuracy under ``--trials``: a logit deviation, then a binomial count."""
-    floor = result.draws("floor")[:, None]
+    floor = chance_level(result.priors)
     q = np.clip((mean - floor) / (1.0 - floor), 1e-9, 1 - 1e-9)
     eta = np.log(q) - np.log1p(-q) + result.draws("sigma_logit")[:, None] * \
         rng.standard_normal(mean.shape)
