@@ -15,6 +15,7 @@ from conftest import named_rng, one_line_error, within_sd
 
 from forecast.cli import main
 from forecast.inference.fitting import fit
+from forecast.inference.result import load_fit
 from forecast.inference.sampling import SamplerSettings
 from forecast.questions.predictive import model_draws
 from forecast.runs import runs_from_frame
@@ -27,14 +28,16 @@ TASKS = {"easy": (1.4, 10 ** 21.0, 0.4), "mid": (1.0, 10 ** 21.8, 0.3),
 
 
 def simulate_tasks(rng, n_groups=6, per_group=4, items=2000, tau=0.9, tasks=TASKS,
-                   span=(1e20, 1e23), sigma_run=0.0):
+                   span=(1e20, 1e23), sigma_run=0.0, floors=None):
     """Models of several families, each on every task of ``tasks``.
 
     A family's compute is multiplied by ``exp(offset)`` on every task, ``offset ~ Normal(0,
     tau)``; task ``t``'s accuracy is the logistic law with its own slope and midpoint, and each
     row a binomial count at ``sigmoid(logit(mean) + e)``, ``e ~ Normal(0, sigma_logit_t)``.
     With ``sigma_run`` each model's compute is also multiplied by ``exp(level)``, ``level ~
-    Normal(0, sigma_run)``, on every task (its own place, column ``true_level``).
+    Normal(0, sigma_run)``, on every task (its own place, column ``true_level``). With
+    ``floors`` (per task) the law's mean is ``floor + (1 - floor) sigmoid(...)`` and ``e`` the
+    deviation of the whole accuracy's logit (a fitted floor's model).
     """
     offsets = tau * rng.standard_normal(n_groups)
     group = np.repeat(np.arange(n_groups), per_group)
@@ -42,8 +45,11 @@ def simulate_tasks(rng, n_groups=6, per_group=4, items=2000, tau=0.9, tasks=TASK
     levels = sigma_run * rng.standard_normal(group.size) if sigma_run else np.zeros(group.size)
     rows = []
     for name, (s, c50, sigma) in tasks.items():
-        eta = (s * (logc + offsets[group] + levels - np.log(c50))
-               + sigma * rng.standard_normal(group.size))
+        eta = s * (logc + offsets[group] + levels - np.log(c50))
+        if floors:
+            mean = floors[name] + (1 - floors[name]) / (1 + np.exp(-eta))
+            eta = np.log(mean) - np.log1p(-mean)
+        eta = eta + sigma * rng.standard_normal(group.size)
         rows.append(pd.DataFrame({"model": [f"m{i}" for i in range(group.size)],
                                   "flops": np.exp(logc), "family": [f"fam{g}" for g in group],
                                   "task": name, "true_level": levels,
@@ -143,6 +149,46 @@ def test_fit_backtest_emergence_and_report_cli_with_several_tasks(tmp_path, task
     assert all(f"task={t}" in res["baseline_params"] for t in tasks)
     one_line_error(["emergence", "--fit", out, "--steps", "2"], "give --task NAME")
     one_line_error(["report", out, "--task", "other"], "the fit's tasks are")
+
+
+FLOORS = {"easy": 0.01, "mid": 0.04, "hard": 0.02}
+
+
+@pytest.mark.slow
+def test_each_tasks_fitted_floor_is_recovered_and_a_model_may_sit_below_it(tmp_path, fixtures_dir):
+    frame, _ = simulate_tasks(named_rng("tasks-floors"), floors=FLOORS, span=(1e19, 1e23))
+    path = tmp_path / "floors.csv"
+    frame.to_csv(path, index=False)
+    out = tmp_path / "fit"
+    result = CliRunner().invoke(main, [
+        "fit", str(path), "--law", "logistic", "--y", "value", "--group", "family", "--trials",
+        "2000", "--task", "task", "--priors", str(fixtures_dir / "fitted_floor.toml"),
+        "--out", str(out), *FAST_ARGS])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    for name, floor in FLOORS.items():
+        own = summary["tasks"][name]["params"]
+        assert within_sd(floor, summary=own["floor"]), (name, own["floor"])
+        assert within_sd(TASKS[name][0], summary=own["s"]), (name, own["s"])
+    # the floor is in the law's mean, the scatter is of the whole accuracy: a new model far
+    # below the rise is forecast around its task's floor, on both sides of it
+    fitted = load_fit(out)
+    tiny = runs_from_frame(pd.DataFrame({"flops": [1e16, 2e16, 4e16, 8e16, 1e17], "value": 0.0,
+                                         "family": "fam0",
+                                         "task": "mid"}), y="value", law="logistic")
+    _, pred = model_draws(fitted, tiny, np.random.default_rng(2))
+    floor = summary["tasks"]["mid"]["params"]["floor"]["median"]
+    q05, q95 = np.quantile(pred, [0.05, 0.95])
+    assert q05 < 0.8 * floor < 1.25 * floor < q95, (q05, floor, q95)
+
+
+def test_a_floor_prior_off_the_unit_interval_is_refused_with_trials(tmp_path, tasks_csv):
+    priors = tmp_path / "floor.toml"
+    priors.write_text('[floor]\ndist = "Normal"\nmu = 0.0\nsigma = 0.1\n')
+    one_line_error(["fit", tasks_csv, "--law", "logistic", "--y", "value", "--trials", "2000",
+                    "--priors", priors, "--out", tmp_path / "o"],
+                   "with --trials the floor is fixed (a known chance level")
+    assert not (tmp_path / "o").exists()
 
 
 @pytest.mark.parametrize("args, fragment", [

@@ -59,8 +59,8 @@ def trials_option(command):
         help="Items of the test behind each accuracy (a number, or a column): the likelihood "
              "becomes binomial with a logit random effect per run, so accuracies of 0 and 1 "
              "are data and a small test counts for less. Accuracy laws (logistic, cloglog) "
-             "only; the chance "
-             "floor must be fixed (its default, 0; set it in --priors).")(command)
+             "only. The floor is a fixed chance level (default 0) or, with a Beta prior in "
+             "--priors (fixtures/fitted_floor.toml), fitted per task.")(command)
 
 
 def run_options(command):
