@@ -325,10 +325,24 @@ def interrupt_cleanly():
     previous = signal.signal(signal.SIGINT, handler)
     previous_alarm = signal.signal(signal.SIGALRM, handler)
     previous_hook, sys.unraisablehook = sys.unraisablehook, unraisable
-    try:
-        yield
-    finally:
+
+    def restore():
         signal.setitimer(signal.ITIMER_REAL, 0)
         sys.unraisablehook = previous_hook
         signal.signal(signal.SIGALRM, previous_alarm)
         signal.signal(signal.SIGINT, previous)
+
+    late = None
+    try:
+        yield
+    finally:
+        # a signal already delivered but not yet handled (a second Ctrl-C, the retry's alarm)
+        # can raise inside the restoring itself: finish restoring, then stop as asked
+        while True:
+            try:
+                restore()
+                break
+            except Interrupted as exc:
+                late = exc
+    if late is not None:
+        raise late
