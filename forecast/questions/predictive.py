@@ -73,10 +73,10 @@ def model_draws(result, runs: Runs, rng: np.random.Generator,
 
 def _binomial_draws(result, runs: Runs, mean: np.ndarray, rng: np.random.Generator):
     """Draw a new run's accuracy under ``--trials``: a logit deviation, then a binomial count."""
-    floor = chance_level(result.priors)
-    q = np.clip((mean - floor) / (1.0 - floor), 1e-9, 1 - 1e-9)
+    chance = chance_level(result.priors)
+    q = np.clip((mean - chance) / (1.0 - chance), 1e-9, 1 - 1e-9)
     eta = np.log(q) - np.log1p(-q) + result.draws("sigma_logit")[:, None] * \
         rng.standard_normal(mean.shape)
-    p = floor + (1.0 - floor) / (1.0 + np.exp(-eta))
+    p = chance + (1.0 - chance) / (1.0 + np.exp(-eta))
     n = np.broadcast_to(result.trial_counts(runs)[None, :], p.shape).astype(np.int64)
     return rng.binomial(n, p) / n
