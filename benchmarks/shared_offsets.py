@@ -1,7 +1,7 @@
 """Family offsets shared by the four arithmetic tasks (``--task``) against one fit per task.
 
 Usage: python benchmarks/shared_offsets.py [--schemes cutoff,lgo] [--variants LABEL,..] [--seed 1]
-       [--out results.json]
+       [--cutoff 1e22] [--out results.json]
 
 Reads ``../shared/data/obsscaling_arithmetic_fitsplit/`` (44 public base models, 13 families,
 four two-shot arithmetic tasks of 2000 items) and backtests ``cloglog --group family --trials
@@ -17,10 +17,12 @@ four two-shot arithmetic tasks of 2000 items) and backtests ``cloglog --group fa
   each task's floor fitted (prior Beta(1, 19)) in place of chance 0: where the models before
   the rise sit (docs/groups.md).
 
-Schemes: a compute cutoff (fit the models at or below 1e22 FLOPs, forecast the 21 above) and
-leave-one-family-out. Prints, per task and pooled, the 90% interval's coverage and the mean
-absolute error in accuracy points of every held-out model, and the pooled coverage's 5-95% range
-over resamples of the held-out models (a model's tasks hit or miss together).
+Schemes: a compute cutoff (fit the models at or below ``--cutoff`` FLOPs, 1e22 by default:
+forecast the 21 above) and leave-one-family-out. Prints, per task and pooled, the 90% interval's
+coverage and the mean absolute error in accuracy points of every held-out model, and the pooled
+coverage's 5-95% range over resamples of the held-out models (a model's tasks hit or miss
+together); and the direct law's, fitted to each task apart (the baseline of ``backtest``), from
+the first of the variants that fit the four tasks together.
 """
 
 import argparse
@@ -73,11 +75,12 @@ def by_model_interval(inside: np.ndarray, models: np.ndarray, seed: int,
     return [round(float(q), 3) for q in np.quantile(rates, [0.05, 0.95])]
 
 
-def run(path: Path, scheme: str, seed: int, **extra) -> dict:
+def run(path: Path, scheme: str, seed: int, cutoff: float, **extra) -> dict:
     runs = read_runs(path, y="value", law="cloglog")
     settings = SamplerSettings(seed=seed)
     if scheme == "cutoff":
-        return backtest(runs, "cloglog", 1e22, settings=settings, seed=seed, **OPTIONS, **extra)
+        return backtest(runs, "cloglog", cutoff, settings=settings, seed=seed, **OPTIONS,
+                        **extra)
     return leave_group_out(runs, "cloglog", "family", settings=settings, seed=seed,
                            trials=OPTIONS["trials"], **extra)
 
@@ -97,6 +100,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--schemes", default="cutoff,lgo")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--cutoff", type=float, default=1e22,
+                    help="the cutoff scheme's compute in FLOPs (default 1e22)")
     ap.add_argument("--variants", default=None,
                     help=f"comma-separated variant labels to run: {ALONE!r}, "
                          + ", ".join(repr(v) for v in JOINT) + " (default: all)")
@@ -108,7 +113,7 @@ def main() -> None:
         ap.error(f"unknown variants {sorted(unknown)}; use {[*ALONE, *JOINT]}")
     data = pd.read_csv(DATA / "arithmetic_below_8.4e22flops.csv")
     data["task"] = data["task"].str.replace("arithmetic_", "")
-    table = []
+    table, direct = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         together = Path(tmp) / "four.csv"
         data.insert(0, "run_id", data["model"] + "|" + data["task"])  # a held-out row's model
@@ -120,7 +125,8 @@ def main() -> None:
             for variant, extra in ((v, e) for v, e in ALONE.items() if v in chosen):
                 t0 = time.perf_counter()
                 for task in TASKS:
-                    alone = run(Path(tmp) / f"{task}.csv", scheme, args.seed, **extra)
+                    alone = run(Path(tmp) / f"{task}.csv", scheme, args.seed, args.cutoff,
+                                **extra)
                     cells[(variant, task)] = scored(alone, None)
                     if floors := fitted_floors(alone):
                         print(f"{variant} ({scheme}), {task}: floor {floors}", flush=True)
@@ -134,8 +140,11 @@ def main() -> None:
                       f"{corr}", flush=True)
             for variant, extra in ((v, e) for v, e in JOINT.items() if v in chosen):
                 t1 = time.perf_counter()
-                joint = run(together, scheme, args.seed, **extra)
+                joint = run(together, scheme, args.seed, args.cutoff, **extra)
                 seconds[variant] = time.perf_counter() - t1
+                if scheme not in direct:  # each task's direct law, the same in every variant
+                    parts = joint["by_task"]["tasks"]
+                    direct[scheme] = [parts[t]["direct"] for t in TASKS] + [joint["direct"]]
                 for task in TASKS:
                     cells[(variant, task)] = scored(joint, task)
                 if "sigma_run" in joint.get("params", {}):  # a cutoff fit's, in e-folds
@@ -159,7 +168,10 @@ def main() -> None:
                 table.append(row)
                 print(json.dumps(row), flush=True)
     if args.out:
-        Path(args.out).write_text(json.dumps(table, indent=2))
+        Path(args.out).write_text(json.dumps({"cutoff": args.cutoff, "variants": table,
+                                              "direct": direct}, indent=2))
+    if "cutoff" in args.schemes.split(","):
+        print(f"\ncutoff: fitted at or below {args.cutoff:g} FLOPs, forecast above")
     print(f"\n{'scheme':<8}{'variant':<36}" + "".join(f"{t:>14}" for t in TASKS)
           + f"{'pooled':>14}{'seconds':>9}")
     for r in table:
@@ -167,6 +179,9 @@ def main() -> None:
         print(f"{r['scheme']:<8}{r['variant']:<36}"
               + "".join(f"{c['coverage_90']:>8.2f}/{c['mae']:.3f}" for c in cells)
               + f"{r['seconds']:>9.0f}")
+    for scheme, cells in direct.items():
+        print(f"{scheme:<8}{'direct law, each task apart':<36}"
+              + "".join(f"{c['coverage']['90']:>8.2f}/{c['mae']:.3f}" for c in cells))
     print("\npooled 90% coverage, 5-95% over resampled models (a model's tasks move together):")
     for r in table:
         lo, hi = r["pooled"]["coverage_90_by_model_5_95"]
