@@ -1,6 +1,7 @@
 """Backtests of family offsets on public models' arithmetic (the numbers in docs/groups.md).
 
-Usage: python benchmarks/families.py [--tasks 2da,3da,3ds,2dm] [--seed 1] [--out results.json]
+Usage: python benchmarks/families.py [--tasks 2da,3da,3ds,2dm] [--schemes cutoff,lgo,lgo-one-law]
+       [--seed 1] [--out results.json]
 
 Reads ``../shared/data/obsscaling_arithmetic_fitsplit/`` (44 public base models, 13 families,
 up to 8.4e22 FLOPs; ObsScaling's two-shot lm-eval arithmetic, 2000 items per task), writes one
@@ -9,7 +10,9 @@ CSV per task to a temporary folder, and for each task runs
 - a compute-cutoff backtest (fit the models at or below 1e22 FLOPs, forecast the rest) with one
   law for all families (``--law logistic --y value``, today's default fit), and with
   ``--group family --trials 2000`` for the logistic and the cloglog law;
-- a leave-one-family-out backtest (``--group family --trials 2000``) of both laws.
+- a leave-one-family-out backtest (``--group family --trials 2000``) of both laws, and of the
+  one law for all families (``lgo-one-law``: each family forecast by the ungrouped default fit
+  to the other families' models).
 
 (``--group`` without ``--trials`` is left out: its Beta likelihood samples for minutes on the
 near-zero accuracies of 3-digit tasks; see docs/groups.md.)
@@ -29,7 +32,8 @@ import numpy as np
 import pandas as pd
 
 from forecast.inference.sampling import SamplerSettings
-from forecast.questions.backtest import backtest
+from forecast.laws import get_law
+from forecast.questions.backtest import backtest, fit_and_score, held_out_scores
 from forecast.questions.by_group import leave_group_out
 from forecast.runs import read_runs
 
@@ -44,6 +48,7 @@ SCHEMES = (  # (label, scheme, law, options)
      {"group": "family", "trials": ITEMS}),
     ("leave-family-out, logistic --trials", "lgo", "logistic", {"trials": ITEMS}),
     ("leave-family-out, cloglog --trials", "lgo", "cloglog", {"trials": ITEMS}),
+    ("leave-family-out, logistic, one law", "lgo-one-law", "logistic", {}),
 )
 
 
@@ -52,7 +57,24 @@ def run(path: Path, scheme: str, law: str, kwargs: dict, seed: int) -> dict:
     settings = SamplerSettings(seed=seed)
     if scheme == "cutoff":
         return backtest(runs, law, 1e22, settings=settings, seed=seed, **kwargs)
+    if scheme == "lgo-one-law":
+        return one_law_without_each_family(runs, law, settings, seed)
     return leave_group_out(runs, law, "family", settings=settings, seed=seed, **kwargs)
+
+
+def one_law_without_each_family(runs, law: str, settings, seed: int) -> dict:
+    """Each family's models forecast by one law (no groups) fitted to the other families'.
+
+    ``leave_group_out`` fits with the groups; this is the ungrouped fit's side of the same split.
+    """
+    families, held = runs.labels("family"), []
+    for family in sorted(set(families)):
+        fit_runs, test = runs.subset(families != family), runs.subset(families == family)
+        _, _, draws = fit_and_score(fit_runs, test, get_law(law), settings=settings, priors=None,
+                                    n_boot=200, seed=seed, extrapolation="lfo", group=None,
+                                    trials=None)
+        held += held_out_scores(test, draws, None)["runs"]
+    return {"runs": held}  # no "direct": the direct law is ungrouped, as in the lgo rows
 
 
 def rows(result: dict, key: str) -> tuple[float, float]:
@@ -71,6 +93,8 @@ def rows(result: dict, key: str) -> tuple[float, float]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tasks", default="2da,3da,3ds,2dm")
+    ap.add_argument("--schemes", default="cutoff,lgo,lgo-one-law",
+                    help="which kinds of backtest to run (default: all)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", default=None, help="also write every result as JSON here")
     a = ap.parse_args()
@@ -81,6 +105,8 @@ def main() -> None:
             path = Path(tmp) / f"{task}.csv"
             table[table.task == f"arithmetic_{task}"].to_csv(path, index=False)
             for label, scheme, law, kwargs in SCHEMES:
+                if scheme not in a.schemes.split(","):
+                    continue
                 t0 = time.perf_counter()
                 r = run(path, scheme, law, kwargs, a.seed)
                 secs = time.perf_counter() - t0
